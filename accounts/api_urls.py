@@ -1,0 +1,9 @@
+from django.urls import path
+
+from accounts import api_views
+
+app_name = "api"
+
+urlpatterns = [
+    path("me", api_views.me, name="me"),
+]

@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("console.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
+    path("notifications/", include("notifications.urls")),
+    path("api/v1/", include("accounts.api_urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "console.views.handler403"
+handler404 = "console.views.handler404"
+handler500 = "console.views.handler500"
