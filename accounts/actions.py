@@ -15,8 +15,9 @@ def create_user(username: str, *, role: Role, password: str, email: str = ""):
     with transaction.atomic():
         user = User.objects.create_user(username=username, email=email, password=password)
         assign_role(user, role)
-        record("user.created", user, after={"username": username, "role": role.slug,
-                                            "email": email})
+        record(
+            "user.created", user, after={"username": username, "role": role.slug, "email": email}
+        )
     return user
 
 
@@ -37,8 +38,13 @@ def change_role(user, role: Role, *, by, reason: str = ""):
         )
     with transaction.atomic():
         assign_role(user, role)
-        record("user.role_changed", user, before={"role": old.slug if old else None},
-               after={"role": role.slug}, reason=reason)
+        record(
+            "user.role_changed",
+            user,
+            before={"role": old.slug if old else None},
+            after={"role": role.slug},
+            reason=reason,
+        )
     return None
 
 
@@ -47,16 +53,26 @@ def set_active(user, active: bool, *, reason: str = "") -> None:
         before = user.is_active
         user.is_active = active
         user.save(update_fields=["is_active"])
-        record("user.activated" if active else "user.deactivated", user,
-               before={"is_active": before}, after={"is_active": active}, reason=reason)
+        record(
+            "user.activated" if active else "user.deactivated",
+            user,
+            before={"is_active": before},
+            after={"is_active": active},
+            reason=reason,
+        )
 
 
 def _apply_grant_admin(cr) -> dict:
     user = get_user_model().objects.get(pk=cr.payload["user_id"])
     old = role_of(user)
     assign_role(user, ADMIN)
-    record("user.role_changed", user, before={"role": old.slug if old else None},
-           after={"role": ADMIN.slug}, reason=f"change request #{cr.pk}")
+    record(
+        "user.role_changed",
+        user,
+        before={"role": old.slug if old else None},
+        after={"role": ADMIN.slug},
+        reason=f"change request #{cr.pk}",
+    )
     return {"user": user.get_username(), "role": ADMIN.slug}
 
 

@@ -65,14 +65,17 @@ def api_view(
                 return error(401, "unauthorized", "send Authorization: Bearer <token>")
             token = authenticate_token(raw.strip(), ip=getattr(request, "client_ip", ""))
             if token is None:
-                return error(401, "unauthorized", "the token is unknown, revoked or its owner is inactive")
+                return error(
+                    401, "unauthorized", "the token is unknown, revoked or its owner is inactive"
+                )
             request.user = token.user
             request.api_token = token
             needed = permission.get(request.method) if isinstance(permission, dict) else permission
             if needed and not token.user.has_perm(needed):
                 return error(403, "forbidden", f"the token's owner lacks the permission {needed}")
             actor = Actor.for_token(
-                token, request_id=getattr(request, "request_id", ""),
+                token,
+                request_id=getattr(request, "request_id", ""),
                 ip=getattr(request, "client_ip", ""),
             )
             with acting_as(actor):

@@ -16,6 +16,8 @@ def card(request) -> Card:
     return Card(
         title="People",
         url=reverse("accounts:users"),
-        stats=[*((role.name, counts[slug]) for slug, role in ROLES.items()),
-               ("Active API tokens", tokens)],
+        stats=[
+            *((role.name, counts[slug]) for slug, role in ROLES.items()),
+            ("Active API tokens", tokens),
+        ],
     )

@@ -39,8 +39,9 @@ class UserCreateForm(forms.Form):
         cleaned = super().clean()
         password = cleaned.get("password")
         if password:
-            user = get_user_model()(username=cleaned.get("username", ""),
-                                    email=cleaned.get("email", ""))
+            user = get_user_model()(
+                username=cleaned.get("username", ""), email=cleaned.get("email", "")
+            )
             try:
                 validate_password(password, user)
             except forms.ValidationError as exc:

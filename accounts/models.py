@@ -7,7 +7,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-TOKEN_PREFIX = "upk_"
+TOKEN_PREFIX = "upk_"  # noqa: S105 - a marker, not a secret
 
 
 class Console(models.Model):
@@ -17,6 +17,9 @@ class Console(models.Model):
         managed = False
         default_permissions = ()
         verbose_name = "console permission holder"
+
+    def __str__(self) -> str:
+        return "console permissions"
 
 
 def hash_token(raw: str) -> str:

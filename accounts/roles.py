@@ -38,8 +38,13 @@ VIEWER = Role("viewer", "Viewer", ("view_console",))
 OPERATOR = Role(
     "operator",
     "Operator",
-    ("view_console", "run_maintenance", "run_backups", "restore_nonproduction",
-     "request_production_restore"),
+    (
+        "view_console",
+        "run_maintenance",
+        "run_backups",
+        "restore_nonproduction",
+        "request_production_restore",
+    ),
 )
 RELEASE_MANAGER = Role(
     "release_manager",

@@ -21,8 +21,11 @@ def create_token(user, name: str) -> tuple[ApiToken, str]:
         token = ApiToken.objects.create(
             user=user, name=name, prefix=raw[: len("upk_") + 6], digest=hash_token(raw)
         )
-        record("token.created", token, after={"name": name, "owner": user.get_username(),
-                                              "prefix": token.prefix})
+        record(
+            "token.created",
+            token,
+            after={"name": name, "owner": user.get_username(), "prefix": token.prefix},
+        )
     return token, raw
 
 

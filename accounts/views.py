@@ -32,10 +32,13 @@ class LoginView(auth_views.LoginView):
             form.errors.clear()
             form.add_error(None, "Too many failed sign-ins. Wait 15 minutes and try again.")
             with transaction.atomic():
-                record("auth.login_locked", object_type="auth.user", object_id=username,
-                       object_repr=username,
-                       actor=Actor.for_user(None, request_id=request.request_id,
-                                            ip=request.client_ip))
+                record(
+                    "auth.login_locked",
+                    object_type="auth.user",
+                    object_id=username,
+                    object_repr=username,
+                    actor=Actor.for_user(None, request_id=request.request_id, ip=request.client_ip),
+                )
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
@@ -44,18 +47,28 @@ class LoginView(auth_views.LoginView):
         user = form.get_user()
         ratelimit.clear(user.get_username())
         with transaction.atomic():
-            record("auth.login", user, actor=Actor.for_user(
-                user, request_id=self.request.request_id, ip=self.request.client_ip))
+            record(
+                "auth.login",
+                user,
+                actor=Actor.for_user(
+                    user, request_id=self.request.request_id, ip=self.request.client_ip
+                ),
+            )
         return response
 
     def form_invalid(self, form):
         username = self.request.POST.get("username", "")
         ratelimit.note_failure(username, self.request.client_ip)
         with transaction.atomic():
-            record("auth.login_failed", object_type="auth.user", object_id=username[:100],
-                   object_repr=username[:100],
-                   actor=Actor.for_user(None, request_id=self.request.request_id,
-                                        ip=self.request.client_ip))
+            record(
+                "auth.login_failed",
+                object_type="auth.user",
+                object_id=username[:100],
+                object_repr=username[:100],
+                actor=Actor.for_user(
+                    None, request_id=self.request.request_id, ip=self.request.client_ip
+                ),
+            )
         return super().form_invalid(form)
 
 
@@ -117,22 +130,36 @@ def users(request):
             data = form.cleaned_data
             if data["role"].slug == "admin":
                 user = actions.create_user(
-                    data["username"], role=actions.ROLES["viewer"], password=data["password"],
+                    data["username"],
+                    role=actions.ROLES["viewer"],
+                    password=data["password"],
                     email=data["email"],
                 )
-                cr = actions.change_role(user, data["role"], by=request.user,
-                                         reason="new user to be made Admin")
-                messages.info(request, f"{user} was created as Viewer; making them Admin "
-                                       f"awaits a second admin (change request #{cr.pk}).")
+                cr = actions.change_role(
+                    user, data["role"], by=request.user, reason="new user to be made Admin"
+                )
+                messages.info(
+                    request,
+                    f"{user} was created as Viewer; making them Admin "
+                    f"awaits a second admin (change request #{cr.pk}).",
+                )
             else:
-                user = actions.create_user(data["username"], role=data["role"],
-                                           password=data["password"], email=data["email"])
+                user = actions.create_user(
+                    data["username"],
+                    role=data["role"],
+                    password=data["password"],
+                    email=data["email"],
+                )
                 messages.success(request, f"{user} was created as {data['role'].name}.")
             return redirect("accounts:users")
     people = User.objects.order_by("username").prefetch_related("groups")
     rows = [{"user": u, "role": role_of(u)} for u in people]
-    return render(request, "accounts/users.html", {"rows": rows, "form": form},
-                  status=400 if form.errors else 200)
+    return render(
+        request,
+        "accounts/users.html",
+        {"rows": rows, "form": form},
+        status=400 if form.errors else 200,
+    )
 
 
 @require_POST
@@ -146,11 +173,14 @@ def set_role(request, user_id: int):
     if user == request.user:
         messages.error(request, "You cannot change your own role; ask another admin.")
         return redirect("accounts:users")
-    cr = actions.change_role(user, form.cleaned_data["role"], by=request.user,
-                             reason=form.cleaned_data["reason"])
+    cr = actions.change_role(
+        user, form.cleaned_data["role"], by=request.user, reason=form.cleaned_data["reason"]
+    )
     if cr is not None:
-        messages.info(request, f"Making {user} an Admin needs a second admin: change request "
-                               f"#{cr.pk} is waiting.")
+        messages.info(
+            request,
+            f"Making {user} an Admin needs a second admin: change request #{cr.pk} is waiting.",
+        )
     else:
         messages.success(request, f"{user} is now {form.cleaned_data['role'].name}.")
     return redirect("accounts:users")

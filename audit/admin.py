@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from audit.models import Approval, AuditEvent, ChangeRequest
+from audit.models import Approval, AuditEvent, ChainHead, ChangeRequest
 
 
 @admin.register(AuditEvent)
@@ -59,4 +59,18 @@ class ApprovalAdmin(admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ChainHead)
+class ChainHeadAdmin(admin.ModelAdmin):
+    list_display = ["seq", "row_hash"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

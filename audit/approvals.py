@@ -123,8 +123,12 @@ def request_change(
         record(
             "change.requested",
             cr,
-            after={"kind": kind, "payload": cr.payload, "payload_hash": cr.payload_hash,
-                   "required_approvals": required},
+            after={
+                "kind": kind,
+                "payload": cr.payload,
+                "payload_hash": cr.payload_hash,
+                "required_approvals": required,
+            },
             reason=reason,
         )
         _notify(cr, "approvals.requested", f"Approval needed: {cr.title}")
@@ -138,8 +142,7 @@ def _notify(cr: ChangeRequest, event: str, subject: str) -> None:
         event,
         subject=subject,
         body=f"{cr.title}\nRequested by {cr.requested_by}\nStatus: {cr.get_status_display()}",
-        payload={"change_request": cr.pk, "kind": cr.kind, "status": cr.status,
-                 "title": cr.title},
+        payload={"change_request": cr.pk, "kind": cr.kind, "status": cr.status, "title": cr.title},
         dedup_key=f"{event}:{cr.pk}:{cr.version}:{cr.status}",
         link=f"/audit/approvals/{cr.pk}/",
     )
@@ -192,19 +195,30 @@ def approve(
         try:
             with transaction.atomic():
                 Approval.objects.create(
-                    change_request=cr, approver=user, version=cr.version,
-                    payload_hash=cr.payload_hash, decision=Approval.Decision.APPROVE,
-                    comment=comment, at=now,
+                    change_request=cr,
+                    approver=user,
+                    version=cr.version,
+                    payload_hash=cr.payload_hash,
+                    decision=Approval.Decision.APPROVE,
+                    comment=comment,
+                    at=now,
                 )
         except IntegrityError:
             raise StateError("you have already decided on this version") from None
         count = cr.approvals.filter(version=cr.version, decision=Approval.Decision.APPROVE).count()
-        record("change.approved_by", cr, after={"approvals": count, "of": cr.required_approvals,
-                                                 "version": cr.version}, reason=comment)
+        record(
+            "change.approved_by",
+            cr,
+            after={"approvals": count, "of": cr.required_approvals, "version": cr.version},
+            reason=comment,
+        )
         if count >= cr.required_approvals:
-            transition(cr, action="change.approved",
-                       expect={"status": Status.PENDING, "version": cr.version},
-                       changes={"status": Status.APPROVED, "decided_at": now})
+            transition(
+                cr,
+                action="change.approved",
+                expect={"status": Status.PENDING, "version": cr.version},
+                changes={"status": Status.APPROVED, "decided_at": now},
+            )
             _notify(cr, "approvals.decided", f"Approved: {cr.title}")
     return cr
 
@@ -223,14 +237,23 @@ def deny(cr_id: int, user, *, version: int, comment: str, now: datetime | None =
         try:
             with transaction.atomic():
                 Approval.objects.create(
-                    change_request=cr, approver=user, version=cr.version,
-                    payload_hash=cr.payload_hash, decision=Approval.Decision.DENY,
-                    comment=comment, at=now,
+                    change_request=cr,
+                    approver=user,
+                    version=cr.version,
+                    payload_hash=cr.payload_hash,
+                    decision=Approval.Decision.DENY,
+                    comment=comment,
+                    at=now,
                 )
         except IntegrityError:
             raise StateError("you have already decided on this version") from None
-        transition(cr, action="change.denied", expect={"status": Status.PENDING},
-                   changes={"status": Status.DENIED, "decided_at": now}, reason=comment)
+        transition(
+            cr,
+            action="change.denied",
+            expect={"status": Status.PENDING},
+            changes={"status": Status.DENIED, "decided_at": now},
+            reason=comment,
+        )
         _notify(cr, "approvals.decided", f"Denied: {cr.title}")
     return cr
 
@@ -242,9 +265,13 @@ def cancel(cr_id: int, user, *, reason: str = "") -> ChangeRequest:
             raise NotAllowedError("only the requester or an admin can cancel a change request")
         if not cr.is_open:
             raise StateError(f"this change request is {cr.get_status_display().lower()}")
-        transition(cr, action="change.cancelled", expect={"status": cr.status},
-                   changes={"status": Status.CANCELLED, "decided_at": timezone.now()},
-                   reason=reason)
+        transition(
+            cr,
+            action="change.cancelled",
+            expect={"status": cr.status},
+            changes={"status": Status.CANCELLED, "decided_at": timezone.now()},
+            reason=reason,
+        )
     return cr
 
 
@@ -263,10 +290,16 @@ def edit_payload(cr_id: int, user, *, payload: dict, version: int) -> ChangeRequ
             spec.validate(payload)
         new_hash = payload_hash(payload)
         transition(
-            cr, action="change.edited",
+            cr,
+            action="change.edited",
             expect={"version": cr.version, "status": cr.status},
-            changes={"payload": to_json_value(payload), "payload_hash": new_hash,
-                     "version": cr.version + 1, "status": Status.PENDING, "decided_at": None},
+            changes={
+                "payload": to_json_value(payload),
+                "payload_hash": new_hash,
+                "version": cr.version + 1,
+                "status": Status.PENDING,
+                "decided_at": None,
+            },
         )
     return cr
 
@@ -289,7 +322,8 @@ def apply(cr_id: int, user, *, now: datetime | None = None) -> ChangeRequest:
         if cr.status != Status.APPROVED:
             raise StateError(f"only an approved change can be applied (it is {cr.status})")
         won = transition(
-            cr, action="change.applied",
+            cr,
+            action="change.applied",
             expect={"status": Status.APPROVED, "version": cr.version},
             changes={"status": Status.APPLIED, "applied_at": now, "applied_by_id": user.pk},
         )
@@ -309,8 +343,12 @@ def expire_overdue(now: datetime | None = None) -> int:
     for cr in ChangeRequest.objects.filter(
         status__in=[Status.PENDING, Status.APPROVED], expires_at__lte=now
     ).only("pk", "status", "expires_at", "title", "kind", "target_type", "target_id"):
-        if transition(cr, action="change.expired", expect={"status": cr.status},
-                      changes={"status": Status.EXPIRED, "decided_at": now}):
+        if transition(
+            cr,
+            action="change.expired",
+            expect={"status": cr.status},
+            changes={"status": Status.EXPIRED, "decided_at": now},
+        ):
             expired += 1
     return expired
 

@@ -15,8 +15,12 @@ def card(request) -> Card:
     return Card(
         title="Approvals and audit",
         url=reverse("audit:approvals"),
-        stats=[("Waiting for approval", pending), ("Approved, not applied", approved),
-               ("Audit events, last 24 h", day), ("Audit events in total", total)],
+        stats=[
+            ("Waiting for approval", pending),
+            ("Approved, not applied", approved),
+            ("Audit events, last 24 h", day),
+            ("Audit events in total", total),
+        ],
         status="warn" if pending else "",
         status_label=f"{pending} waiting" if pending else "",
     )

@@ -24,8 +24,22 @@ GENESIS_HASH = "0" * 64
 # Fields that make up a row's canonical form, in a fixed order. Changing this list changes
 # every hash: it is part of the on-disk contract of the audit trail.
 CANONICAL_FIELDS = (
-    "seq", "at", "actor_kind", "actor_id", "actor_label", "token_id", "run_ref", "action",
-    "object_type", "object_id", "object_repr", "before", "after", "reason", "request_id", "ip",
+    "seq",
+    "at",
+    "actor_kind",
+    "actor_id",
+    "actor_label",
+    "token_id",
+    "run_ref",
+    "action",
+    "object_type",
+    "object_id",
+    "object_repr",
+    "before",
+    "after",
+    "reason",
+    "request_id",
+    "ip",
 )
 
 
@@ -180,9 +194,7 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
             break
         for row in rows:
             if row["seq"] != expected_seq:
-                return ChainReport(
-                    False, checked, expected_seq, f"row #{expected_seq} is missing"
-                )
+                return ChainReport(False, checked, expected_seq, f"row #{expected_seq} is missing")
             if row["prev_hash"] != prev_hash:
                 return ChainReport(
                     False, checked, row["seq"], "previous-hash link does not match the row before"
@@ -198,8 +210,11 @@ def verify_chain(batch_size: int = 2000) -> ChainReport:
     head = ChainHead.objects.filter(pk=1).first()
     if head is not None and head.seq != last_seq:
         return ChainReport(
-            False, checked, last_seq + 1,
-            f"chain head says #{head.seq} but the last row is #{last_seq} (rows at the end removed)",
+            False,
+            checked,
+            last_seq + 1,
+            f"chain head says #{head.seq} but the last row is #{last_seq} "
+            "(rows at the end removed)",
         )
     if head is not None and head.row_hash != prev_hash:
         return ChainReport(False, checked, last_seq, "chain head hash does not match the last row")

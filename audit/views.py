@@ -44,7 +44,8 @@ def log(request):
         "form": form,
         "page": page,
         "query": query.urlencode(),
-        "object_types": AuditEvent.objects.order_by().values_list("object_type", flat=True)
+        "object_types": AuditEvent.objects.order_by()
+        .values_list("object_type", flat=True)
         .distinct()[:200],
     }
     template = "audit/log.html#results" if request.htmx else "audit/log.html"
@@ -55,18 +56,28 @@ def log(request):
 def history(request, object_type: str, object_id: str):
     """The per-object history panel on its own (HTMX-refreshable)."""
     events = list(AuditEvent.objects.for_object(object_type, object_id)[:20])
-    return render(request, "audit/_history.html",
-                  {"events": events, "object_type": object_type, "object_id": object_id})
+    return render(
+        request,
+        "audit/_history.html",
+        {"events": events, "object_type": object_type, "object_id": object_id},
+    )
 
 
 @view_console
 def approval_list(request):
     form = ChangeFilterForm(request.GET or None)
-    changes = ChangeRequest.objects.select_related("requested_by").annotate(
-        open_first=Case(When(status="pending", then=Value(0)),
-                        When(status="approved", then=Value(1)),
-                        default=Value(2), output_field=IntegerField())
-    ).order_by("open_first", "-created_at")
+    changes = (
+        ChangeRequest.objects.select_related("requested_by")
+        .annotate(
+            open_first=Case(
+                When(status="pending", then=Value(0)),
+                When(status="approved", then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("open_first", "-created_at")
+    )
     if form.is_valid() and form.cleaned_data["status"]:
         changes = changes.filter(status=form.cleaned_data["status"])
     page = Paginator(changes, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -83,7 +94,8 @@ def _detail_context(request, cr: ChangeRequest, **extra):
         "current_approvals": current,
         "earlier_approvals": [a for a in cr.approvals.all() if a.version != cr.version],
         "approved_count": sum(1 for a in current if a.decision == "approve"),
-        "can_decide": cr.status == "pending" and approvals.can_decide(cr, user)
+        "can_decide": cr.status == "pending"
+        and approvals.can_decide(cr, user)
         and all(a.approver_id != user.pk for a in current),
         "is_requester": user.pk == cr.requested_by_id,
         "can_apply": cr.status == "approved"
@@ -91,16 +103,18 @@ def _detail_context(request, cr: ChangeRequest, **extra):
         "can_cancel": cr.is_open
         and (user.pk == cr.requested_by_id or user.has_perm("accounts.manage_users")),
         "decision_form": DecisionForm(initial={"version": cr.version}),
-        "payload_form": PayloadForm(initial={"version": cr.version,
-                                             "payload": json.dumps(cr.payload, indent=2)}),
+        "payload_form": PayloadForm(
+            initial={"version": cr.version, "payload": json.dumps(cr.payload, indent=2)}
+        ),
         **extra,
     }
 
 
 def _get_change(pk: int) -> ChangeRequest:
     return get_object_or_404(
-        ChangeRequest.objects.select_related("requested_by", "applied_by")
-        .prefetch_related("approvals__approver"),
+        ChangeRequest.objects.select_related("requested_by", "applied_by").prefetch_related(
+            "approvals__approver"
+        ),
         pk=pk,
     )
 
@@ -114,8 +128,9 @@ def approval_detail(request, pk: int):
 def _refused(request, cr_pk: int, exc: approvals.ApprovalError):
     cr = _get_change(cr_pk)
     messages.error(request, exc.detail)
-    return render(request, "audit/approval_detail.html", _detail_context(request, cr),
-                  status=exc.status)
+    return render(
+        request, "audit/approval_detail.html", _detail_context(request, cr), status=exc.status
+    )
 
 
 @require_POST
@@ -173,11 +188,19 @@ def approval_edit(request, pk: int):
     form = PayloadForm(request.POST)
     if not form.is_valid():
         cr = _get_change(pk)
-        return render(request, "audit/approval_detail.html",
-                      _detail_context(request, cr, payload_form=form), status=400)
+        return render(
+            request,
+            "audit/approval_detail.html",
+            _detail_context(request, cr, payload_form=form),
+            status=400,
+        )
     try:
-        approvals.edit_payload(pk, request.user, payload=form.cleaned_data["payload"],
-                               version=form.cleaned_data["version"])
+        approvals.edit_payload(
+            pk,
+            request.user,
+            payload=form.cleaned_data["payload"],
+            version=form.cleaned_data["version"],
+        )
     except approvals.ApprovalError as exc:
         return _refused(request, pk, exc)
     messages.success(request, "The payload was changed; earlier approvals no longer count.")

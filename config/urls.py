@@ -6,7 +6,13 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("audit/", include("audit.urls")),
     path("notifications/", include("notifications.urls")),
+    path("releases/", include("releases.urls")),
+    path("monitoring/", include("monitoring.urls")),
+    path("backups/", include("backups.urls")),
+    path("maintenance/", include("maintenance.urls")),
     path("api/v1/", include("accounts.api_urls")),
+    path("api/v1/", include("releases.api_urls")),
+    path("api/v1/", include("monitoring.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

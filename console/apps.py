@@ -9,3 +9,4 @@ class ConsoleConfig(AppConfig):
         from console import controller, liveness
 
         controller.register("liveness.probe_worker", liveness.probe_worker, every_seconds=2)
+        controller.register("liveness.alert", liveness.alert_if_down, every_seconds=15)

@@ -42,7 +42,7 @@ def probe_worker(now: datetime | None = None) -> bool:
     send is claimed with a conditional UPDATE on the single probe row.
     """
     now = now or timezone.now()
-    probe, _ = WorkerProbe.objects.get_or_create(pk=1)
+    WorkerProbe.objects.get_or_create(pk=1)
     due = Q(sent_at__isnull=True) | Q(sent_at__lte=now - PROBE_LOST_AFTER)
     answered = Q(answered_at__gte=F("sent_at")) & Q(answered_at__lte=now - PROBE_EVERY)
     with transaction.atomic():
@@ -73,9 +73,10 @@ def status(now: datetime | None = None) -> dict[str, ProcessStatus]:
     now = now or timezone.now()
     stale = timedelta(seconds=settings.LIVENESS_STALE_SECONDS)
     newest = {
-        kind: Heartbeat.objects.filter(kind=kind).order_by("-seen_at").values_list(
-            "seen_at", flat=True
-        ).first()
+        kind: Heartbeat.objects.filter(kind=kind)
+        .order_by("-seen_at")
+        .values_list("seen_at", flat=True)
+        .first()
         for kind in (Heartbeat.Kind.CONTROLLER, Heartbeat.Kind.WORKER)
     }
 
@@ -96,3 +97,29 @@ def status(now: datetime | None = None) -> dict[str, ProcessStatus]:
         "controller": ProcessStatus("controller", c_state, newest["controller"], c_detail),
         "worker": ProcessStatus("worker", w_state, newest["worker"], w_detail),
     }
+
+
+def alert_if_down(now: datetime | None = None) -> bool:
+    """Controller hook: tell people once per outage when the workers stop answering.
+
+    Deduplicated on the last heartbeat seen, so one outage sends one notification however many
+    controllers run and however often they tick. (A dead controller cannot report itself:
+    monitor ``/healthz`` from outside for that.)
+    """
+    from notifications.dispatch import notify
+
+    verdict = status(now)["worker"]
+    if verdict.state != "down":
+        return False
+    since = verdict.last_seen.isoformat() if verdict.last_seen else "never"
+    with transaction.atomic():
+        sent = notify(
+            "system.liveness",
+            subject="No worker is running tasks",
+            body=f"The workers have not answered a heartbeat task ({verdict.detail}). Queued "
+            "backups, maintenance runs and analyses are not running.",
+            payload={"process": "worker", "state": verdict.state, "last_seen": since},
+            dedup_key=f"system.liveness:worker-down:{since}",
+            link="/",
+        )
+    return sent is not None

@@ -19,8 +19,9 @@ ITEMS: list[NavItem] = [
     NavItem("Dashboard", "console:dashboard", "accounts.view_console", "/"),
     NavItem("Approvals", "audit:approvals", "accounts.view_console", "/audit/approvals/"),
     NavItem("Audit log", "audit:log", "accounts.view_console", "/audit/log/"),
-    NavItem("Notifications", "notifications:deliveries", "accounts.view_console",
-            "/notifications/"),
+    NavItem(
+        "Notifications", "notifications:deliveries", "accounts.view_console", "/notifications/"
+    ),
     NavItem("People", "accounts:users", "accounts.manage_users", "/accounts/users/"),
 ]
 

@@ -4,34 +4,51 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='WorkerProbe',
+            name="WorkerProbe",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('answered_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("answered_at", models.DateTimeField(blank=True, null=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Heartbeat',
+            name="Heartbeat",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('worker', 'Worker'), ('controller', 'Controller')], max_length=20)),
-                ('name', models.CharField(max_length=200)),
-                ('seen_at', models.DateTimeField()),
-                ('started_at', models.DateTimeField()),
-                ('info', models.JSONField(blank=True, default=dict)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("worker", "Worker"), ("controller", "Controller")], max_length=20
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("seen_at", models.DateTimeField()),
+                ("started_at", models.DateTimeField()),
+                ("info", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'indexes': [models.Index(fields=['kind', '-seen_at'], name='heartbeat_kind_seen')],
-                'constraints': [models.UniqueConstraint(fields=('kind', 'name'), name='heartbeat_unique_process')],
+                "indexes": [models.Index(fields=["kind", "-seen_at"], name="heartbeat_kind_seen")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("kind", "name"), name="heartbeat_unique_process"
+                    )
+                ],
             },
         ),
     ]

@@ -38,10 +38,14 @@ def test_sign_out_needs_a_post(login, bob):
 
 def test_a_person_changes_their_password(login, bob):
     client = login(bob)
-    response = client.post("/accounts/password/", {
-        "old_password": PASSWORD, "new_password1": "a much longer new phrase",
-        "new_password2": "a much longer new phrase",
-    })
+    response = client.post(
+        "/accounts/password/",
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a much longer new phrase",
+            "new_password2": "a much longer new phrase",
+        },
+    )
     bob.refresh_from_db()
     assert response.status_code == 302
     assert bob.check_password("a much longer new phrase")

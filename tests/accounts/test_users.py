@@ -1,7 +1,7 @@
+import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-import pytest
 from accounts.roles import ADMIN, OPERATOR, role_of
 from audit.models import ChangeRequest
 
@@ -43,8 +43,9 @@ def test_an_admin_cannot_change_their_own_role(login, alice):
 
 
 def test_creating_a_person_with_a_weak_password_re_renders(login, alice):
-    response = login(alice).post("/accounts/users/", {
-        "username": "newbie", "role": "viewer", "password": "123"})
+    response = login(alice).post(
+        "/accounts/users/", {"username": "newbie", "role": "viewer", "password": "123"}
+    )
     assert response.status_code == 400
     assert not get_user_model().objects.filter(username="newbie").exists()
 

@@ -39,7 +39,8 @@ def test_it_detects_a_row_altered_in_the_database(db):
     events = _record(4)
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE audit_auditevent SET actor_label = %s WHERE seq = %s", ["mallory", events[2].seq]
+            "UPDATE audit_auditevent SET actor_label = %s WHERE seq = %s",
+            ["mallory", events[2].seq],
         )
     report = verify_chain()
     assert not report.ok
@@ -104,15 +105,21 @@ def _change(alice) -> ChangeRequest:
     from django.utils import timezone
 
     return ChangeRequest.objects.create(
-        kind="k", title="t", payload={}, payload_hash="h", requested_by=alice,
-        created_at=timezone.now(), expires_at=timezone.now(),
+        kind="k",
+        title="t",
+        payload={},
+        payload_hash="h",
+        requested_by=alice,
+        created_at=timezone.now(),
+        expires_at=timezone.now(),
     )
 
 
 def test_transition_applies_and_records_when_the_row_matches(db, alice):
     cr = _change(alice)
-    assert transition(cr, action="change.test", expect={"status": "pending"},
-                      changes={"status": "approved"})
+    assert transition(
+        cr, action="change.test", expect={"status": "pending"}, changes={"status": "approved"}
+    )
     event = AuditEvent.objects.for_object("audit.changerequest", cr.pk).first()
     assert (event.before, event.after) == ({"status": "pending"}, {"status": "approved"})
 
@@ -120,10 +127,10 @@ def test_transition_applies_and_records_when_the_row_matches(db, alice):
 def test_transition_changes_nothing_when_another_writer_won(db, alice):
     cr = _change(alice)
     stale = ChangeRequest.objects.get(pk=cr.pk)
-    transition(cr, action="change.test", expect={"status": "pending"},
-               changes={"status": "denied"})
-    assert not transition(stale, action="change.test", expect={"status": "pending"},
-                          changes={"status": "approved"})
+    transition(cr, action="change.test", expect={"status": "pending"}, changes={"status": "denied"})
+    assert not transition(
+        stale, action="change.test", expect={"status": "pending"}, changes={"status": "approved"}
+    )
     assert ChangeRequest.objects.get(pk=cr.pk).status == "denied"
 
 

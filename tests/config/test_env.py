@@ -46,10 +46,16 @@ def test_sqlite_urls_may_be_absolute():
 
 
 def test_postgres_urls_become_psycopg_settings():
-    db = database_from_url("postgres://u:p%40ss@db.internal:6432/upkeep?sslmode=require",
-                           base_dir=Path("/"))
+    db = database_from_url(
+        "postgres://u:p%40ss@db.internal:6432/upkeep?sslmode=require", base_dir=Path("/")
+    )
     assert (db["USER"], db["PASSWORD"], db["HOST"], db["PORT"], db["NAME"]) == (
-        "u", "p@ss", "db.internal", "6432", "upkeep")
+        "u",
+        "p@ss",
+        "db.internal",
+        "6432",
+        "upkeep",
+    )
     assert db["OPTIONS"] == {"sslmode": "require"}
 
 

@@ -56,10 +56,20 @@ def test_a_real_controller_and_worker_prove_they_are_alive():
     """Start the real processes against the test database and watch the heartbeats arrive."""
     env = _env_for_test_database()
     procs = [
-        subprocess.Popen([sys.executable, "manage.py", "controller"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen(
+            [sys.executable, "manage.py", "controller"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "manage.py", "qcluster"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
     ]
     try:
         deadline = time.monotonic() + 60

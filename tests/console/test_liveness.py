@@ -87,3 +87,20 @@ def test_healthz_answers_without_sign_in(client, db):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json()["controller"]["state"] == "down"
+
+
+def test_a_dead_worker_is_reported_once_per_outage(db):
+    from notifications.models import Notification
+
+    now = timezone.now()
+    liveness.beat("controller", now=now)
+    liveness.beat("worker", now=now - timedelta(minutes=3))
+    assert liveness.alert_if_down(now) is True
+    assert liveness.alert_if_down(now + timedelta(seconds=30)) is False
+    assert Notification.objects.filter(event="system.liveness").count() == 1
+
+
+def test_a_live_worker_is_not_reported(db):
+    liveness.beat("controller")
+    liveness.beat("worker")
+    assert liveness.alert_if_down() is False

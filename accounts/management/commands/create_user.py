@@ -16,7 +16,8 @@ class Command(BaseCommand):
         parser.add_argument("--role", required=True, choices=sorted(ROLES))
         parser.add_argument("--email", default="")
         parser.add_argument(
-            "--password", default=None,
+            "--password",
+            default=None,
             help="Defaults to a random password, printed once.",
         )
 

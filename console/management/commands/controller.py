@@ -12,7 +12,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--ticks", type=int, default=None, help="Stop after N ticks.")
         parser.add_argument(
-            "--interval", type=float, default=settings.CONTROLLER_TICK_SECONDS,
+            "--interval",
+            type=float,
+            default=settings.CONTROLLER_TICK_SECONDS,
             help="Seconds between ticks (default %(default)s).",
         )
 

@@ -28,8 +28,9 @@ class Command(BaseCommand):
             for username, role in DEMO_USERS:
                 if not User.objects.filter(username=username).exists():
                     password = secrets.token_urlsafe(9)
-                    actions.create_user(username, role=ROLES[role], password=password,
-                                        email=f"{username}@localhost")
+                    actions.create_user(
+                        username, role=ROLES[role], password=password, email=f"{username}@localhost"
+                    )
                     known[username] = password
         path.touch(mode=0o600)
         path.write_text(json.dumps(known, indent=2))
