@@ -35,11 +35,17 @@ def register(item: NavItem, *, before: str | None = None) -> None:
 
 
 def nav_for(request) -> list[dict]:
+    """The items this person may open; the one whose prefix matches the path longest is current
+    (so /releases/rollouts/ marks "Rollouts", not also "Releases")."""
     path = request.path
-    items = []
-    for item in ITEMS:
-        if not request.user.has_perm(item.permission):
-            continue
-        active = path == "/" if item.prefix == "/" else path.startswith(item.prefix)
-        items.append({"label": item.label, "url": reverse(item.url_name), "active": active})
-    return items
+    visible = [item for item in ITEMS if request.user.has_perm(item.permission)]
+    matching = [
+        item
+        for item in visible
+        if (path == "/" if item.prefix == "/" else path.startswith(item.prefix))
+    ]
+    current = max(matching, key=lambda item: len(item.prefix), default=None)
+    return [
+        {"label": item.label, "url": reverse(item.url_name), "active": item is current}
+        for item in visible
+    ]

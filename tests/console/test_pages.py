@@ -71,3 +71,16 @@ def test_an_unknown_api_path_answers_json_404(client, db):
     response = client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert response.json()["error"] == "not_found"
+
+
+def test_only_the_longest_matching_nav_item_is_current(rf, alice):
+    from console.navigation import ITEMS, NavItem, nav_for
+
+    ITEMS.append(NavItem("Deeper", "audit:approvals", "accounts.view_console", "/audit/log/x/"))
+    try:
+        request = rf.get("/audit/log/x/")
+        request.user = alice
+        current = [item["label"] for item in nav_for(request) if item["active"]]
+    finally:
+        ITEMS.pop()
+    assert current == ["Deeper"]
