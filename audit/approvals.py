@@ -62,6 +62,9 @@ class Kind:
     required_approvals: int = 1
     ttl: timedelta = timedelta(days=3)
     validate: Callable[[dict], None] | None = None
+    # Called in the same transaction when a request ends without being applied (denied,
+    # cancelled or expired), so the owning app can close what was waiting on it.
+    on_close: Callable[[ChangeRequest], None] | None = None
 
 
 _kinds: dict[str, Kind] = {}
@@ -167,6 +170,12 @@ def check_editor(cr: ChangeRequest, user) -> None:
         raise NotAllowedError("only the requester can edit a change request")
 
 
+def _closed(cr: ChangeRequest) -> None:
+    spec = _kinds.get(cr.kind)
+    if spec is not None and spec.on_close is not None:
+        spec.on_close(cr)
+
+
 def _locked(cr_id: int) -> ChangeRequest:
     return ChangeRequest.objects.select_for_update().select_related("requested_by").get(pk=cr_id)
 
@@ -254,6 +263,7 @@ def deny(cr_id: int, user, *, version: int, comment: str, now: datetime | None =
             changes={"status": Status.DENIED, "decided_at": now},
             reason=comment,
         )
+        _closed(cr)
         _notify(cr, "approvals.decided", f"Denied: {cr.title}")
     return cr
 
@@ -272,12 +282,12 @@ def cancel(cr_id: int, user, *, reason: str = "") -> ChangeRequest:
             changes={"status": Status.CANCELLED, "decided_at": timezone.now()},
             reason=reason,
         )
+        _closed(cr)
     return cr
 
 
 def edit_payload(cr_id: int, user, *, payload: dict, version: int) -> ChangeRequest:
     """The requester changes the payload: approvals given so far stop counting."""
-    spec = None
     with transaction.atomic():
         cr = _locked(cr_id)
         spec = get_kind(cr.kind)
@@ -342,14 +352,16 @@ def expire_overdue(now: datetime | None = None) -> int:
     expired = 0
     for cr in ChangeRequest.objects.filter(
         status__in=[Status.PENDING, Status.APPROVED], expires_at__lte=now
-    ).only("pk", "status", "expires_at", "title", "kind", "target_type", "target_id"):
-        if transition(
-            cr,
-            action="change.expired",
-            expect={"status": cr.status},
-            changes={"status": Status.EXPIRED, "decided_at": now},
-        ):
-            expired += 1
+    ).only("pk", "status", "expires_at", "title", "kind", "target_type", "target_id", "payload"):
+        with transaction.atomic():
+            if transition(
+                cr,
+                action="change.expired",
+                expect={"status": cr.status},
+                changes={"status": Status.EXPIRED, "decided_at": now},
+            ):
+                _closed(cr)
+                expired += 1
     return expired
 
 
