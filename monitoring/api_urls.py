@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from monitoring import api
 
 app_name = "api_monitoring"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("telemetry", api.telemetry, name="telemetry"),
+]

@@ -1,6 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from monitoring import views
 
 app_name = "monitoring"
 
-# Pages arrive with the issue that builds this area (see README.md).
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("<slug:app_slug>/<slug:channel>/", views.channel, name="channel"),
+]
