@@ -161,6 +161,21 @@ MEDIA_ROOT = VAR_DIR / "media"
 # Where bundles and backup repositories live; each app makes its own folder inside.
 DATA_DIR = Path(envstr("UPKEEP_DATA_DIR", str(VAR_DIR / "data")))
 
+# Bundle uploads: limits checked before anything is stored (zip bombs, oversized bundles).
+RELEASES_MAX_UPLOAD_BYTES = envint("UPKEEP_MAX_UPLOAD_MB", 100, minimum=1) * 1024 * 1024
+RELEASES_MAX_FILES = envint("UPKEEP_BUNDLE_MAX_FILES", 5000, minimum=1)
+RELEASES_MAX_UNCOMPRESSED_BYTES = (
+    envint("UPKEEP_BUNDLE_MAX_UNCOMPRESSED_MB", 200, minimum=1) * 1024 * 1024
+)
+RELEASES_MAX_COMPRESSION_RATIO = envint("UPKEEP_BUNDLE_MAX_RATIO", 200, minimum=2)
+# Backups: a structural verification after every backup unless turned off. The repository key
+# itself (UPKEEP_BACKUP_KEY, base64 of 32 bytes) is read by backups.crypto straight from the
+# environment so that it never sits in a settings object.
+BACKUP_VERIFY_AFTER = envbool("UPKEEP_BACKUP_VERIFY_AFTER", True)
+# Maintenance runs: heartbeat interval and the lease a heartbeat renews.
+MAINTENANCE_HEARTBEAT_SECONDS = envint("UPKEEP_RUN_HEARTBEAT", 2, minimum=1)
+MAINTENANCE_LEASE_SECONDS = envint("UPKEEP_RUN_LEASE", 10, minimum=2)
+
 # Email: SMTP when EMAIL_HOST is set, otherwise messages are written to files in var/mail so a
 # laptop install shows what would have been sent without pretending it reached anyone.
 EMAIL_HOST = envstr("EMAIL_HOST", "")

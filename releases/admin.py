@@ -1,6 +1,14 @@
 from django.contrib import admin
 
-from releases.models import App, Channel
+from releases.models import (
+    App,
+    Channel,
+    Release,
+    Rollout,
+    RolloutApproval,
+    RolloutEvent,
+    RolloutMeasurement,
+)
 
 
 class ChannelInline(admin.TabularInline):
@@ -22,3 +30,59 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["upload_policy", "is_production"]
     search_fields = ["app__slug", "name"]
     readonly_fields = ["client_key", "previous_client_key", "previous_key_expires_at"]
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    """Read-only: releases are immutable and their few changes (disable, budget override) go
+    through audited functions on the release page and in Approvals."""
+
+    list_display = ["app", "version", "channel", "released_at", "budget_verdict", "disabled_at"]
+    list_filter = ["budget_verdict", "mandatory"]
+    search_fields = ["app__slug", "version", "bundle_sha256"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rollouts change only through releases.rollouts (compare-and-set, events, audit)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Rollout)
+class RolloutAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "app", "channel", "release", "state", "phase", "started_at"]
+    list_filter = ["state"]
+    search_fields = ["app__slug", "release__version"]
+
+
+@admin.register(RolloutEvent)
+class RolloutEventAdmin(ReadOnlyAdmin):
+    list_display = ["rollout", "at", "action", "actor_label", "reason"]
+    list_filter = ["action"]
+
+
+@admin.register(RolloutMeasurement)
+class RolloutMeasurementAdmin(ReadOnlyAdmin):
+    list_display = ["rollout", "phase", "metric", "kind", "outcome", "value", "samples", "at"]
+    list_filter = ["kind", "outcome", "metric"]
+
+
+@admin.register(RolloutApproval)
+class RolloutApprovalAdmin(ReadOnlyAdmin):
+    list_display = ["rollout", "phase", "user", "decision", "at"]

@@ -9,7 +9,6 @@ import releases.models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,40 +17,81 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='App',
+            name="App",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('main_budget_kib', models.PositiveIntegerField(default=2048)),
-                ('subpackage_budget_kib', models.PositiveIntegerField(default=2048)),
-                ('total_budget_kib', models.PositiveIntegerField(default=20480)),
-                ('growth_budget_pct', models.PositiveSmallIntegerField(default=5)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('owners', models.ManyToManyField(blank=True, related_name='apps', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("main_budget_kib", models.PositiveIntegerField(default=2048)),
+                ("subpackage_budget_kib", models.PositiveIntegerField(default=2048)),
+                ("total_budget_kib", models.PositiveIntegerField(default=20480)),
+                ("growth_budget_pct", models.PositiveSmallIntegerField(default=5)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "owners",
+                    models.ManyToManyField(
+                        blank=True, related_name="apps", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='Channel',
+            name="Channel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=60)),
-                ('client_key', models.CharField(default=releases.models.new_client_key, max_length=64, unique=True)),
-                ('previous_client_key', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('previous_key_expires_at', models.DateTimeField(blank=True, null=True)),
-                ('tester_install_ids', models.JSONField(blank=True, default=list)),
-                ('upload_policy', models.CharField(choices=[('reject', 'Reject new uploads while a rollout runs'), ('supersede', 'A new upload supersedes the running rollout')], default='reject', max_length=20)),
-                ('approvals_required', models.PositiveSmallIntegerField(default=1)),
-                ('is_production', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('app', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='channels', to='releases.app')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=60)),
+                (
+                    "client_key",
+                    models.CharField(
+                        default=releases.models.new_client_key, max_length=64, unique=True
+                    ),
+                ),
+                ("previous_client_key", models.CharField(blank=True, db_index=True, max_length=64)),
+                ("previous_key_expires_at", models.DateTimeField(blank=True, null=True)),
+                ("tester_install_ids", models.JSONField(blank=True, default=list)),
+                (
+                    "upload_policy",
+                    models.CharField(
+                        choices=[
+                            ("reject", "Reject new uploads while a rollout runs"),
+                            ("supersede", "A new upload supersedes the running rollout"),
+                        ],
+                        default="reject",
+                        max_length=20,
+                    ),
+                ),
+                ("approvals_required", models.PositiveSmallIntegerField(default=1)),
+                ("is_production", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "app",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="channels",
+                        to="releases.app",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['app__slug', 'name'],
-                'constraints': [models.UniqueConstraint(fields=('app', 'name'), name='channel_unique_name_per_app')],
+                "ordering": ["app__slug", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("app", "name"), name="channel_unique_name_per_app"
+                    )
+                ],
             },
         ),
     ]

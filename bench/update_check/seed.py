@@ -1,0 +1,47 @@
+"""Create the benchmark's app, channel and three releases; print the channel's client key."""
+
+import io
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+import django
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.update_check.settings")
+django.setup()
+
+from releases import publishing  # noqa: E402
+from releases.models import App  # noqa: E402
+
+
+def bundle(n: int) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("app.json", json.dumps({"name": "bench", "subpackages": ["pkg"]}))
+        z.writestr(
+            "index.js", "".join(f"function f{i}() {{ return {i * n}; }}\n" for i in range(2000))
+        )
+        z.writestr("pkg/page.js", f"export const page = {n};\n" * 50)
+    return buffer.getvalue()
+
+
+app, _ = App.objects.get_or_create(slug="bench", defaults={"name": "Bench"})
+channel = app.channels.filter(name="production").first() or publishing.create_channel(
+    app, name="production"
+)
+for n, version in enumerate(["1.0.0", "1.1.0", "1.2.0"], 1):
+    if not app.releases.filter(version=version).exists():
+        publishing.publish(
+            app,
+            publishing.Upload(
+                version=version,
+                chunks=[bundle(n)],
+                runtime_range=">=2.0.0",
+                mandatory=version == "1.1.0",
+            ),
+        )
+print(channel.client_key)

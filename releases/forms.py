@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from django import forms
+
+from releases.models import ChangeType, Channel
+
+
+class AppForm(forms.Form):
+    slug = forms.SlugField(max_length=60, help_text="lowercase letters, digits and dashes")
+    name = forms.CharField(max_length=200)
+
+
+class ChannelForm(forms.Form):
+    name = forms.SlugField(max_length=60, help_text="e.g. production, beta")
+    upload_policy = forms.ChoiceField(
+        choices=Channel.UploadPolicy.choices, initial=Channel.UploadPolicy.REJECT
+    )
+    is_production = forms.BooleanField(required=False)
+
+
+class TestersForm(forms.Form):
+    testers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="install ids, one per line: they see tester-only releases",
+    )
+
+    def clean_testers(self) -> list[str]:
+        return [line.strip() for line in self.cleaned_data["testers"].splitlines() if line.strip()]
+
+
+class BudgetsForm(forms.Form):
+    main_budget_kib = forms.IntegerField(min_value=1, label="Main package (KiB)")
+    subpackage_budget_kib = forms.IntegerField(min_value=1, label="Each subpackage (KiB)")
+    total_budget_kib = forms.IntegerField(min_value=1, label="Total (KiB)")
+    growth_budget_pct = forms.IntegerField(min_value=0, max_value=1000, label="Growth (%)")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=1000)
+
+
+class PublishForm(forms.Form):
+    version = forms.CharField(max_length=100, help_text="semantic version, e.g. 1.4.0")
+    bundle = forms.FileField(help_text="a zip with app.json at its root")
+    changes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="one per line, 'type: text'; types: " + ", ".join(ChangeType.values),
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+    runtime = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Runtime range",
+        help_text="semver range of the host library, e.g. >=2.1.0 <3",
+    )
+    mandatory = forms.BooleanField(required=False)
+    channel = forms.ChoiceField(required=False, help_text="empty: every channel")
+    rollback_target = forms.ChoiceField(
+        required=False,
+        label="Rollback target",
+        help_text="empty: the newest enabled earlier release",
+    )
+
+    def __init__(self, *args, app, rollback_choices: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = [("", "Every channel")] + [
+            (c.name, c.name) for c in app.channels.all()
+        ]
+        self.fields["rollback_target"].choices = [("", "Computed")] + [
+            (v, v) for v in rollback_choices
+        ]

@@ -1,0 +1,72 @@
+"""The rollouts CI API: start a canary, read it, abort it (token-authenticated JSON)."""
+
+from __future__ import annotations
+
+from django.http import JsonResponse
+
+from accounts.api import ApiError, api_view, error, json_body
+from releases import rollouts
+from releases.models import App, Channel, Release, Rollout
+
+
+def _refused(exc: rollouts.RolloutError) -> JsonResponse:
+    extra = {"field": exc.field} if exc.field else {}
+    return error(exc.status, exc.code, exc.detail, **extra)
+
+
+def _rollout(pk: int) -> Rollout:
+    rollout = Rollout.objects.select_related("app", "channel", "release", "started_by")
+    rollout = rollout.filter(pk=pk).first()
+    if rollout is None:
+        raise ApiError(404, "not_found", f"no rollout {pk}")
+    return rollout
+
+
+@api_view(methods=("POST",), permission="accounts.manage_rollouts")
+def start(request, slug, name):
+    app = App.objects.filter(slug=slug).first()
+    channel = Channel.objects.filter(app=app, name=name).first() if app else None
+    if channel is None:
+        raise ApiError(404, "not_found", f"no channel {slug}/{name}")
+    data = json_body(request)
+    unknown = set(data) - {"version", "strategy", "phases", "metrics"}
+    if unknown:
+        raise ApiError(400, "invalid_field", f"unknown field(s) {', '.join(sorted(unknown))}")
+    version = data.get("version")
+    if not isinstance(version, str) or not version:
+        raise ApiError(400, "invalid_field", "version is required", field="version")
+    release = Release.objects.for_channel(channel).filter(version=version).first()
+    if release is None:
+        raise ApiError(404, "not_found", f"no release {version} on {slug}/{name}")
+    try:
+        rollout = rollouts.start(
+            channel,
+            release,
+            user=request.user,
+            phases=data.get("phases"),
+            metrics=data.get("metrics"),
+            strategy=data.get("strategy", "canary"),
+        )
+    except rollouts.RolloutError as exc:
+        return _refused(exc)
+    return JsonResponse(rollouts.rollout_json(_rollout(rollout.pk)), status=201)
+
+
+@api_view(methods=("GET",), permission="accounts.view_console")
+def detail(request, pk):
+    return JsonResponse(rollouts.rollout_json(_rollout(pk)))
+
+
+@api_view(methods=("POST",), permission="accounts.manage_rollouts")
+def abort(request, pk):
+    rollout = _rollout(pk)
+    data = json_body(request)
+    reason = data.get("reason")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ApiError(400, "reason_required", "say why the rollout is aborted", field="reason")
+    try:
+        if not rollouts.abort(rollout, reason=reason):
+            return error(409, "stale", "the rollout changed meanwhile; read it again")
+    except rollouts.RolloutError as exc:
+        return _refused(exc)
+    return JsonResponse(rollouts.rollout_json(_rollout(pk)))

@@ -1,0 +1,1105 @@
+"""Canary rollouts: the state machine, its one writer, the exposure provider and the controller.
+
+Every transition goes through ``_move``: a compare-and-set on ``Rollout.row_version``
+(``audit.trail.transition``), an append-only ``RolloutEvent`` row (actor, reason, before, after,
+request id) and ``releases.generation.bump()`` so update answers change at once. Break-glass
+actions are audited as ``breakglass.*``, everything else as ``rollout.*``.
+
+States: running (step ``hold`` or ``analyzing``) / awaiting_approval / paused are active (one per
+channel, a database constraint); completed, aborted, rolled_back and superseded are final, except
+that an aborted rollout may be restarted (same row, same salt, phase 0).
+
+The hold clock: ``hold_accumulated`` + (now - ``clock_started_at``) while the clock runs. A pause or
+a wait for approval stops it; everything is in the row, so a controller restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.context import Actor, acting_as, current_actor
+from audit.trail import record, snapshot, transition
+from monitoring import analysis
+from releases import exposure, generation
+from releases.models import (
+    ACTIVE_ROLLOUT_STATES,
+    BudgetVerdict,
+    Channel,
+    Release,
+    Rollout,
+    RolloutApproval,
+    RolloutEvent,
+    RolloutMeasurement,
+    RolloutState,
+)
+from releases.versioning import newest_first, next_versions, parse
+
+log = logging.getLogger("upkeep.rollouts")
+
+DEFAULT_PHASES = (
+    {"percent": 5.0, "hold_seconds": 600, "requires_approval": False},
+    {"percent": 25.0, "hold_seconds": 1800, "requires_approval": False},
+    {"percent": 50.0, "hold_seconds": 3600, "requires_approval": False},
+    {"percent": 100.0, "hold_seconds": 0, "requires_approval": False},
+)
+# Without data the hold is extended up to this multiple of the phase's hold (or the phase's own
+# ``max_hold_seconds``), then the rollout pauses as inconclusive.
+MAX_HOLD_FACTOR = 3
+MIN_MAX_HOLD_SECONDS = 600
+CLAIM_SECONDS = 120  # a controller's claim on queuing a rollout's analysis
+STATE_FIELDS = (
+    "state",
+    "step",
+    "phase",
+    "hold_accumulated",
+    "clock_started_at",
+    "hold_extension",
+    "skip_analysis_phase",
+)
+
+EVENT_ABORTED = "rollouts.aborted"
+EVENT_PAUSED = "rollouts.paused"
+EVENT_AWAITING = "rollouts.awaiting_approval"
+
+
+class RolloutError(Exception):
+    """A refused action: ``status`` is the HTTP status, ``code`` machine-readable."""
+
+    def __init__(self, status: int, code: str, detail: str, field: str | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.field = status, code, detail, field
+
+
+def register_events() -> None:
+    from notifications.events import register_event
+
+    register_event(EVENT_ABORTED, "Rollout aborted", "A rollout was aborted (metrics or a person).")
+    register_event(EVENT_PAUSED, "Rollout paused", "A rollout paused (inconclusive or a person).")
+    register_event(
+        EVENT_AWAITING, "Rollout awaits approval", "A rollout phase waits for approvers."
+    )
+
+
+# --- plans -------------------------------------------------------------------------------------
+
+
+def parse_phases(data) -> list[dict]:
+    """Validated phases (percent strictly increasing, ending at 100); RolloutError 400."""
+    if data is None:
+        return [dict(p) for p in DEFAULT_PHASES]
+    if not isinstance(data, list) or not 1 <= len(data) <= 20:
+        raise RolloutError(400, "invalid_phases", "phases is a list of 1-20 objects", "phases")
+    phases, last = [], 0.0
+    for i, item in enumerate(data):
+        if not isinstance(item, dict):
+            raise RolloutError(400, "invalid_phases", f"phase {i} must be an object", "phases")
+        unknown = set(item) - {"percent", "hold_seconds", "requires_approval", "max_hold_seconds"}
+        if unknown:
+            raise RolloutError(
+                400, "invalid_phases", f"phase {i}: unknown field(s) {sorted(unknown)}", "phases"
+            )
+        percent = item.get("percent")
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            raise RolloutError(400, "invalid_phases", f"phase {i}: percent is a number", "phases")
+        if not last < percent <= 100:
+            raise RolloutError(
+                400,
+                "invalid_phases",
+                f"phase {i}: percent must grow and stay in (0, 100]",
+                "phases",
+            )
+        hold = item.get("hold_seconds", 0)
+        if isinstance(hold, bool) or not isinstance(hold, int) or not 0 <= hold <= 30 * 86400:
+            raise RolloutError(
+                400, "invalid_phases", f"phase {i}: hold_seconds is 0-2592000", "phases"
+            )
+        approval = item.get("requires_approval", False)
+        if not isinstance(approval, bool):
+            raise RolloutError(
+                400, "invalid_phases", f"phase {i}: requires_approval is a boolean", "phases"
+            )
+        if approval and i == 0:
+            raise RolloutError(
+                400,
+                "invalid_phases",
+                "the first phase cannot require approval (starting the rollout approves it)",
+                "phases",
+            )
+        phase = {"percent": float(percent), "hold_seconds": hold, "requires_approval": approval}
+        if "max_hold_seconds" in item:
+            mh = item["max_hold_seconds"]
+            if isinstance(mh, bool) or not isinstance(mh, int) or mh < hold:
+                raise RolloutError(
+                    400,
+                    "invalid_phases",
+                    f"phase {i}: max_hold_seconds is an integer >= hold_seconds",
+                    "phases",
+                )
+            phase["max_hold_seconds"] = mh
+        phases.append(phase)
+        last = float(percent)
+    if last < 100:
+        phases.append({"percent": 100.0, "hold_seconds": 0, "requires_approval": False})
+    return phases
+
+
+def parse_metrics(data) -> list[dict]:
+    if data is None:
+        return [s.as_dict() for s in analysis.DEFAULT_SPECS]
+    if not isinstance(data, list) or len(data) > 20:
+        raise RolloutError(400, "invalid_metrics", "metrics is a list of at most 20", "metrics")
+    specs = []
+    for i, item in enumerate(data):
+        try:
+            specs.append(analysis.parse_spec(item).as_dict())
+        except analysis.SpecError as exc:
+            raise RolloutError(400, "invalid_metrics", f"metric {i}: {exc}", "metrics") from None
+    names = [s["metric"] for s in specs]
+    if len(set(names)) != len(names):
+        raise RolloutError(400, "invalid_metrics", "a metric is listed twice", "metrics")
+    return specs
+
+
+def specs_of(rollout: Rollout) -> list[analysis.MetricSpec]:
+    return [analysis.parse_spec(m) for m in rollout.metrics]
+
+
+def max_hold(phase: dict) -> int:
+    hold = int(phase.get("hold_seconds", 0))
+    return int(phase.get("max_hold_seconds") or max(hold * MAX_HOLD_FACTOR, MIN_MAX_HOLD_SECONDS))
+
+
+# --- the one writer ----------------------------------------------------------------------------
+
+
+def _state(rollout: Rollout) -> dict:
+    return snapshot(rollout, STATE_FIELDS)
+
+
+def _event(rollout: Rollout, action: str, before: dict, after: dict, reason: str) -> None:
+    actor = current_actor()
+    RolloutEvent.objects.create(
+        rollout=rollout,
+        at=timezone.now(),
+        action=action,
+        actor_id=actor.user_id,
+        actor_label=actor.label[:200],
+        reason=reason,
+        before=before,
+        after=after,
+        request_id=actor.request_id[:64],
+    )
+
+
+def _move(rollout: Rollout, action: str, changes: dict, *, reason: str = "") -> bool:
+    """Compare-and-set on ``row_version``; False (nothing written) when another writer won."""
+    before = _state(rollout)
+    expected = rollout.row_version
+    changes = {**changes, "row_version": expected + 1}
+    audit_action = action if action.startswith("breakglass.") else f"rollout.{action}"
+    with transaction.atomic():
+        won = transition(
+            rollout,
+            action=audit_action,
+            expect={"row_version": expected},
+            changes=changes,
+            reason=reason,
+        )
+        if not won:
+            return False
+        _event(rollout, action, before, _state(rollout), reason)
+        generation.bump()
+    return True
+
+
+def _notify(rollout: Rollout, event: str, subject: str, body: str, suffix: str) -> None:
+    from django.urls import reverse
+
+    from notifications.dispatch import notify
+
+    notify(
+        event,
+        subject=subject,
+        body=body,
+        payload={"rollout": rollout.pk, "version": rollout.release.version},
+        dedup_key=f"rollout:{rollout.pk}:{suffix}",
+        link=reverse("releases:rollout", args=[rollout.pk]),
+    )
+
+
+def _fresh(rollout_or_pk) -> Rollout:
+    pk = getattr(rollout_or_pk, "pk", rollout_or_pk)
+    return Rollout.objects.select_related("app", "channel", "release", "started_by").get(pk=pk)
+
+
+# --- starting ----------------------------------------------------------------------------------
+
+
+def stable_release(channel: Channel, release: Release) -> Release | None:
+    """What clients outside the cohort run: the newest enabled older release on the channel that
+    is not withdrawn (its own latest rollout there aborted or superseded)."""
+    older = [
+        r
+        for r in newest_first(Release.objects.for_channel(channel).enabled().defer("analysis"))
+        if parse(r.version) < parse(release.version)
+    ]
+    if not older:
+        return None
+    withdrawn = _withdrawn_ids(channel, [r.pk for r in older])
+    return next((r for r in older if r.pk not in withdrawn), None)
+
+
+def _latest_rollouts(channel, release_ids) -> dict[int, Rollout]:
+    latest: dict[int, Rollout] = {}
+    rows = Rollout.objects.filter(channel=channel, release_id__in=release_ids).order_by("pk")
+    for rollout in rows.only("pk", "release_id", "state", "phase", "phases", "salt"):
+        latest[rollout.release_id] = rollout
+    return latest
+
+
+WITHDRAWN = (RolloutState.ABORTED, RolloutState.SUPERSEDED, RolloutState.ROLLED_BACK)
+
+
+def _withdrawn_ids(channel, release_ids) -> set[int]:
+    return {pk for pk, r in _latest_rollouts(channel, release_ids).items() if r.state in WITHDRAWN}
+
+
+def start(
+    channel: Channel,
+    release: Release,
+    *,
+    user=None,
+    phases=None,
+    metrics=None,
+    strategy: str = "canary",
+    now: datetime | None = None,
+    reason: str = "",
+) -> Rollout:
+    now = now or timezone.now()
+    if strategy != "canary":
+        raise RolloutError(400, "invalid_strategy", "strategy must be canary", "strategy")
+    phases = parse_phases(phases)
+    metrics = parse_metrics(metrics)
+    if release.app_id != channel.app_id or (
+        release.channel_id is not None and release.channel_id != channel.pk
+    ):
+        raise RolloutError(400, "invalid_release", "the release is not published to this channel")
+    if release.is_disabled:
+        raise RolloutError(409, "release_disabled", f"{release.version} is disabled")
+    from releases.publishing import rollout_blocked_by_budget
+
+    blocked = rollout_blocked_by_budget(release)
+    if blocked:
+        raise RolloutError(409, "over_budget", blocked)
+    if Rollout.objects.filter(
+        channel=channel, release=release, state=RolloutState.COMPLETED
+    ).exists():
+        raise RolloutError(409, "already_completed", f"{release.version} is fully rolled out")
+    stable = stable_release(channel, release)
+    try:
+        with transaction.atomic():
+            rollout = Rollout.objects.create(
+                app_id=channel.app_id,
+                channel=channel,
+                release=release,
+                strategy=strategy,
+                state=RolloutState.RUNNING,
+                phases=phases,
+                metrics=metrics,
+                salt=secrets.token_hex(8),
+                stable_version=stable.version if stable else "",
+                phase_started_at=now,
+                clock_started_at=now,
+                analysis_due_at=now,
+                started_by=user if getattr(user, "is_authenticated", False) else None,
+                started_at=now,
+                reason=reason,
+            )
+            after = _state(rollout) | {"version": release.version, "salt": rollout.salt}
+            record("rollout.started", rollout, after=after, reason=reason)
+            _event(rollout, "started", {}, after, reason)
+            generation.bump()
+    except IntegrityError:
+        active = Rollout.objects.filter(channel=channel, state__in=ACTIVE_ROLLOUT_STATES).first()
+        raise RolloutError(
+            409,
+            "rollout_active",
+            f"{channel} already has an active rollout"
+            + (f" (#{active.pk}, {active.release.version})" if active else ""),
+        ) from None
+    return rollout
+
+
+# --- transitions -------------------------------------------------------------------------------
+
+
+def _clock_stop(rollout: Rollout, now: datetime) -> dict:
+    return {"hold_accumulated": rollout.held_seconds(now), "clock_started_at": None}
+
+
+def _enter_phase(rollout: Rollout, index: int, now: datetime) -> dict:
+    phase = rollout.phases[index]
+    if float(phase["percent"]) >= 100:
+        return {
+            "state": RolloutState.COMPLETED,
+            "phase": index,
+            "step": Rollout.Step.HOLD,
+            "clock_started_at": None,
+            "ended_at": now,
+        }
+    return {
+        "state": RolloutState.RUNNING,
+        "step": Rollout.Step.HOLD,
+        "phase": index,
+        "phase_started_at": now,
+        "hold_accumulated": 0.0,
+        "clock_started_at": now,
+        "hold_extension": 0,
+        "analysis_due_at": now,
+    }
+
+
+@transaction.atomic  # the transition and its notification commit together
+def advance(rollout: Rollout, *, now: datetime, reason: str, action: str = "advanced") -> bool:
+    """Out of the current phase: into the next one, or into awaiting approval for it."""
+    nxt = rollout.phase + 1
+    if nxt >= len(rollout.phases):
+        last = len(rollout.phases) - 1
+        return _move(rollout, "completed", _enter_phase(rollout, last, now), reason=reason)
+    if rollout.phases[nxt].get("requires_approval") and rollout.state == RolloutState.RUNNING:
+        won = _move(
+            rollout,
+            "awaiting_approval",
+            {"state": RolloutState.AWAITING_APPROVAL, "step": Rollout.Step.HOLD}
+            | _clock_stop(rollout, now),
+            reason=reason,
+        )
+        if won:
+            _notify(
+                rollout,
+                EVENT_AWAITING,
+                f"{rollout} waits for approval",
+                f"Phase {nxt + 1} ({rollout.phases[nxt]['percent']:g} %) needs "
+                f"{rollout.channel.approvals_required} approver(s).",
+                f"await:{rollout.phase}:{rollout.row_version}",
+            )
+        return won
+    return _move(rollout, action, _enter_phase(rollout, nxt, now), reason=reason)
+
+
+@transaction.atomic  # the transition and its notification commit together
+def pause(rollout: Rollout, *, reason: str, now: datetime | None = None, notify=False) -> bool:
+    now = now or timezone.now()
+    if rollout.state != RolloutState.RUNNING:
+        raise RolloutError(409, "not_running", f"the rollout is {rollout.get_state_display()}")
+    won = _move(
+        rollout,
+        "paused",
+        {"state": RolloutState.PAUSED, "step": Rollout.Step.HOLD, "reason": reason}
+        | _clock_stop(rollout, now),
+        reason=reason,
+    )
+    if won and notify:
+        _notify(rollout, EVENT_PAUSED, f"{rollout} paused", reason, f"pause:{rollout.row_version}")
+    return won
+
+
+def resume(rollout: Rollout, *, reason: str = "", now: datetime | None = None) -> bool:
+    now = now or timezone.now()
+    if rollout.state != RolloutState.PAUSED:
+        raise RolloutError(409, "not_paused", f"the rollout is {rollout.get_state_display()}")
+    changes = {"state": RolloutState.RUNNING, "clock_started_at": now, "analysis_due_at": now}
+    # Resuming an inconclusive phase gives it another full look before pausing again.
+    if rollout.held_seconds(now) >= rollout.hold_target():
+        changes["hold_extension"] = rollout.hold_extension + _interval(rollout)
+    return _move(rollout, "resumed", changes, reason=reason)
+
+
+@transaction.atomic  # the transition and its notification commit together
+def abort(
+    rollout: Rollout, *, reason: str, now: datetime | None = None, automatic: bool = False
+) -> bool:
+    now = now or timezone.now()
+    if not reason.strip():
+        raise RolloutError(400, "reason_required", "say why the rollout is aborted", "reason")
+    if rollout.state not in ACTIVE_ROLLOUT_STATES:
+        raise RolloutError(409, "not_active", f"the rollout is {rollout.get_state_display()}")
+    won = _move(
+        rollout,
+        "aborted",
+        {"state": RolloutState.ABORTED, "ended_at": now, "reason": reason.strip()}
+        | _clock_stop(rollout, now),
+        reason=reason.strip(),
+    )
+    if won:
+        _notify(
+            rollout,
+            EVENT_ABORTED,
+            f"{rollout} aborted" + (" automatically" if automatic else ""),
+            reason.strip(),
+            f"abort:{rollout.row_version}",
+        )
+    return won
+
+
+def restart(rollout: Rollout, *, reason: str = "", now: datetime | None = None) -> bool:
+    """An aborted rollout starts again at phase 0 with the same salt (same cohorts)."""
+    now = now or timezone.now()
+    if rollout.state != RolloutState.ABORTED:
+        raise RolloutError(409, "not_aborted", "only an aborted rollout can be restarted")
+    if rollout.release.is_disabled:
+        raise RolloutError(409, "release_disabled", f"{rollout.release.version} is disabled")
+    try:
+        with transaction.atomic():
+            return _move(
+                rollout,
+                "restarted",
+                _enter_phase(rollout, 0, now) | {"ended_at": None, "skip_analysis_phase": None},
+                reason=reason,
+            )
+    except IntegrityError:
+        raise RolloutError(
+            409, "rollout_active", f"{rollout.channel} already has an active rollout"
+        ) from None
+
+
+def promote_now(rollout: Rollout, *, reason: str, now: datetime | None = None) -> bool:
+    """Break-glass: straight to 100 %."""
+    now = now or timezone.now()
+    if not reason.strip():
+        raise RolloutError(400, "reason_required", "break-glass actions need a reason", "reason")
+    if rollout.state not in ACTIVE_ROLLOUT_STATES:
+        raise RolloutError(409, "not_active", f"the rollout is {rollout.get_state_display()}")
+    return _move(
+        rollout,
+        "breakglass.promote",
+        {"state": RolloutState.COMPLETED, "ended_at": now, "clock_started_at": None},
+        reason=reason.strip(),
+    )
+
+
+def skip_analysis(rollout: Rollout, *, reason: str) -> bool:
+    """Break-glass: the current phase advances at the end of its hold without analysis."""
+    if not reason.strip():
+        raise RolloutError(400, "reason_required", "break-glass actions need a reason", "reason")
+    if rollout.state not in ACTIVE_ROLLOUT_STATES:
+        raise RolloutError(409, "not_active", f"the rollout is {rollout.get_state_display()}")
+    return _move(
+        rollout,
+        "breakglass.skip_analysis",
+        {"skip_analysis_phase": rollout.phase},
+        reason=reason.strip(),
+    )
+
+
+def supersede(rollout: Rollout, *, by: Release, now: datetime) -> bool:
+    return _move(
+        rollout,
+        "superseded",
+        {"state": RolloutState.SUPERSEDED, "ended_at": now, "clock_started_at": None},
+        reason=f"superseded by {by.version}",
+    )
+
+
+# --- approvals ---------------------------------------------------------------------------------
+
+
+def approval_binding(rollout: Rollout) -> dict:
+    return {
+        "phase": rollout.phase,
+        "sha256": rollout.release.bundle_sha256,
+        "row_version": rollout.row_version,
+    }
+
+
+def decide(
+    rollout_pk: int,
+    user,
+    *,
+    decision: str,
+    phase: int,
+    sha256: str,
+    row_version: int,
+    reason: str = "",
+    now: datetime | None = None,
+) -> Rollout:
+    """Record an approval or rejection bound to what the form showed.
+
+    409 ``stale`` if the rollout moved (phase, bundle or row version differ), 403
+    ``self_approval`` for the rollout's starter, 409 ``already_decided`` for a second decision by
+    the same person on the same phase. A rejection aborts; the N-th distinct approval (N =
+    ``Channel.approvals_required``) advances exactly one phase.
+    """
+    now = now or timezone.now()
+    if decision not in ("approve", "reject"):
+        raise RolloutError(400, "invalid_decision", "decision is approve or reject")
+    if decision == "reject" and not reason.strip():
+        raise RolloutError(400, "reason_required", "say why the phase is rejected", "reason")
+    with transaction.atomic():
+        locked = Rollout.objects.select_for_update().filter(pk=rollout_pk).first()
+        if locked is None:
+            raise RolloutError(404, "not_found", "no such rollout")
+        rollout = _fresh(locked)
+        if (
+            rollout.state != RolloutState.AWAITING_APPROVAL
+            or rollout.phase != phase
+            or rollout.release.bundle_sha256 != sha256
+            or rollout.row_version != row_version
+        ):
+            raise RolloutError(
+                409, "stale", "the rollout changed since this form was shown; look again"
+            )
+        if rollout.started_by_id is not None and rollout.started_by_id == user.pk:
+            raise RolloutError(403, "self_approval", "the person who started it cannot approve it")
+        try:
+            with transaction.atomic():
+                RolloutApproval.objects.create(
+                    rollout=rollout,
+                    phase=phase,
+                    user=user,
+                    decision=decision,
+                    reason=reason.strip(),
+                    at=now,
+                )
+        except IntegrityError:
+            raise RolloutError(
+                409, "already_decided", "you already decided on this phase"
+            ) from None
+        if decision == "reject":
+            abort(rollout, reason=f"rejected by {user.get_username()}: {reason.strip()}", now=now)
+            return rollout
+        approvers = (
+            RolloutApproval.objects.filter(rollout=rollout, phase=phase, decision="approve")
+            .values("user")
+            .distinct()
+            .count()
+        )
+        record(
+            "rollout.approval_recorded",
+            rollout,
+            after={"phase": phase, "approvers": approvers},
+            reason=reason.strip(),
+        )
+        if approvers >= max(1, rollout.channel.approvals_required):
+            nxt = rollout.phase + 1
+            if not _move(
+                rollout,
+                "approved",
+                _enter_phase(rollout, nxt, now),
+                reason=f"approved by {approvers} approver(s)",
+            ):
+                raise RolloutError(409, "stale", "another decision moved the rollout first")
+    return rollout
+
+
+def awaited_approvers(rollout: Rollout) -> dict:
+    if rollout.state != RolloutState.AWAITING_APPROVAL:
+        return {"needed": 0, "have": [], "missing": 0}
+    have = list(
+        RolloutApproval.objects.filter(rollout=rollout, phase=rollout.phase, decision="approve")
+        .select_related("user")
+        .order_by("at")
+    )
+    needed = max(1, rollout.channel.approvals_required)
+    return {
+        "needed": needed,
+        "have": [a.user.get_username() for a in have],
+        "missing": max(0, needed - len(have)),
+    }
+
+
+# --- uploads during a rollout and rollbacks ----------------------------------------------------
+
+
+def check_upload(app, channel: Channel | None) -> list[Rollout]:
+    """The active rollouts a new upload to ``channel`` (None: every channel) would meet; 409 if a
+    channel's policy rejects uploads during a rollout. Returns those to supersede."""
+    rollouts = Rollout.objects.select_related("channel", "release").filter(
+        app=app, state__in=ACTIVE_ROLLOUT_STATES
+    )
+    if channel is not None:
+        rollouts = rollouts.filter(channel=channel)
+    active = list(rollouts)
+    for rollout in active:
+        if rollout.channel.upload_policy == Channel.UploadPolicy.REJECT:
+            raise RolloutError(
+                409,
+                "rollout_in_progress",
+                f"{rollout.channel} is rolling out {rollout.release.version} (rollout "
+                f"#{rollout.pk}) and its policy rejects new uploads until it ends: wait, abort "
+                "it, or set the channel's upload policy to supersede",
+            )
+    return active
+
+
+def supersede_for(active: list[Rollout], release: Release, *, user=None, now=None) -> list:
+    """The old rollouts become superseded and the new release starts at phase 0 with their plan."""
+    from releases.publishing import rollout_blocked_by_budget
+
+    now = now or timezone.now()
+    started = []
+    for old in active:
+        supersede(old, by=release, now=now)
+        if rollout_blocked_by_budget(release):
+            continue  # testers only until its budget override: nothing to roll out yet
+        started.append(
+            start(
+                old.channel,
+                release,
+                user=user,
+                phases=old.phases,
+                metrics=old.metrics,
+                now=now,
+                reason=f"supersedes rollout #{old.pk} ({old.release.version})",
+            )
+        )
+    return started
+
+
+def rollback(rollout: Rollout, *, reason: str, user=None, now=None) -> Release:
+    """A completed release goes back: a new release record serving the old bundle (no analysis),
+    the bad release disabled, clients on it told ROLLED_BACK."""
+    from releases.models import App
+    from releases.publishing import check_version, disable
+
+    now = now or timezone.now()
+    if not reason.strip():
+        raise RolloutError(400, "reason_required", "say why the release is rolled back", "reason")
+    if rollout.state != RolloutState.COMPLETED:
+        raise RolloutError(409, "not_completed", "only a completed rollout is rolled back")
+    bad = rollout.release
+    target = bad.rollback_target or stable_release(rollout.channel, bad)
+    if target is None:
+        raise RolloutError(409, "no_target", f"{bad.version} has no earlier release to go back to")
+    with transaction.atomic():
+        App.objects.select_for_update().filter(pk=rollout.app_id).first()
+        latest = newest_first(Release.objects.for_app(rollout.app).only("version"))[0]
+        version = check_version(rollout.app, next_versions(latest.version)["patch"])
+        parsed = parse(version)
+        release = Release.objects.create(
+            app_id=rollout.app_id,
+            channel=bad.channel,
+            version=version,
+            major=parsed.major,
+            minor=parsed.minor,
+            patch=parsed.patch,
+            changes=[{"type": "fix", "text": f"Rollback of {bad.version} to {target.version}"}],
+            notes=reason.strip(),
+            released_at=now,
+            author=user if getattr(user, "is_authenticated", False) else None,
+            previous=latest,
+            compatibility=target.compatibility,
+            deprecated=target.deprecated,
+            runtime_range=target.runtime_range,
+            mandatory=True,
+            rollback_target=None,
+            rollback_of=bad,
+            bundle_sha256=target.bundle_sha256,
+            bundle_size=target.bundle_size,
+            analysis=target.analysis,
+            budget_verdict=target.budget_verdict,
+            budget_findings=target.budget_findings,
+            budget_override_at=(
+                now if target.budget_verdict == BudgetVerdict.OVER else target.budget_override_at
+            ),
+        )
+        record(
+            "release.published",
+            release,
+            after={
+                "version": version,
+                "sha256": target.bundle_sha256,
+                "rollback_of": bad.version,
+                "content_of": target.version,
+            },
+            reason=reason.strip(),
+        )
+        disable(bad, user=user, reason=f"rolled back: {reason.strip()}", now=now)
+        if not _move(
+            rollout,
+            "rolled_back",
+            {"state": RolloutState.ROLLED_BACK, "ended_at": now, "reason": reason.strip()},
+            reason=reason.strip(),
+        ):
+            raise RolloutError(409, "stale", "the rollout changed meanwhile")
+    return release
+
+
+# --- exposure ----------------------------------------------------------------------------------
+
+
+def exposure_provider(channel, releases, exposures: dict) -> None:
+    """Active rollout → cohort(percent, salt); aborted/superseded/rolled back → withdrawn
+    (nobody, and clients running it are sent back to the stable release)."""
+    latest = _latest_rollouts(channel, [r.pk for r in releases])
+    for release_pk, rollout in latest.items():
+        if rollout.state in ACTIVE_ROLLOUT_STATES:
+            if exposures[release_pk].audience == "testers":
+                continue  # the budget keeps it with testers
+            percent = float(rollout.phases[rollout.phase]["percent"])
+            exposures[release_pk] = exposure.Exposure.cohort(percent, rollout.salt)
+        elif rollout.state in WITHDRAWN:
+            exposures[release_pk] = exposure.Exposure.withdrawn_release()
+
+
+# --- controller and analysis -------------------------------------------------------------------
+
+
+def _interval(rollout: Rollout) -> int:
+    specs = specs_of(rollout)
+    return min((s.interval_seconds for s in specs), default=60)
+
+
+def tick(now: datetime | None = None) -> list[int]:
+    """Controller hook: claim each running / awaiting rollout whose analysis or hold end is due
+    (conditional UPDATE: two controllers never both queue it) and queue its analysis."""
+    now = now or timezone.now()
+    queued = []
+    due = Rollout.objects.filter(
+        state__in=(RolloutState.RUNNING, RolloutState.AWAITING_APPROVAL)
+    ).only(
+        "pk",
+        "state",
+        "phase",
+        "phases",
+        "hold_accumulated",
+        "clock_started_at",
+        "hold_extension",
+        "analysis_due_at",
+        "claimed_until",
+    )
+    for rollout in due:
+        hold_over = (
+            rollout.state == RolloutState.RUNNING
+            and rollout.held_seconds(now) >= rollout.hold_target()
+        )
+        analysis_due = rollout.analysis_due_at is None or rollout.analysis_due_at <= now
+        if not (hold_over or analysis_due):
+            continue
+        claimed = (
+            Rollout._base_manager.filter(pk=rollout.pk)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+            .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+        if claimed:
+            from console.tasks import enqueue
+
+            with transaction.atomic():
+                enqueue("releases.rollouts.analyse", rollout.pk)
+            queued.append(rollout.pk)
+    return queued
+
+
+def _stored(rollout: Rollout, m: analysis.Measurement, kind: str, now) -> RolloutMeasurement:
+    return RolloutMeasurement(
+        rollout=rollout,
+        phase=rollout.phase,
+        metric=m.metric,
+        kind=kind,
+        outcome=m.outcome,
+        reason=m.reason,
+        value=m.value,
+        baseline=m.baseline,
+        samples=m.samples,
+        baseline_samples=m.baseline_samples,
+        threshold=m.threshold,
+        relative=m.relative,
+        min_samples=m.min_samples,
+        dry_run=m.dry_run,
+        z=m.z,
+        p_value=m.p_value,
+        window_start=m.window_start,
+        window_end=m.window_end,
+        detail=m.detail[:1000],
+        at=now,
+    )
+
+
+def _as_measurement(row: RolloutMeasurement) -> analysis.Measurement:
+    return analysis.Measurement(
+        metric=row.metric,
+        outcome=row.outcome,
+        reason=row.reason,
+        window_start=row.window_start,
+        window_end=row.window_end,
+        threshold=row.threshold,
+        relative=row.relative,
+        min_samples=row.min_samples,
+        value=row.value,
+        baseline=row.baseline,
+        samples=row.samples,
+        baseline_samples=row.baseline_samples,
+        z=row.z,
+        p_value=row.p_value,
+        dry_run=row.dry_run,
+        detail=row.detail,
+    )
+
+
+def phase_measurements(rollout: Rollout) -> dict[str, list[RolloutMeasurement]]:
+    rows = RolloutMeasurement.objects.filter(
+        rollout=rollout, phase=rollout.phase, at__gte=rollout.phase_started_at
+    ).order_by("pk")
+    result: dict[str, list[RolloutMeasurement]] = {}
+    for row in rows:
+        result.setdefault(row.metric, []).append(row)
+    return result
+
+
+def statuses(rollout: Rollout, *, final: bool = False, extra=None) -> list:
+    """Each metric's status over this phase's measurements (``extra``: verdicts appended)."""
+    stored = phase_measurements(rollout)
+    out = []
+    for spec in specs_of(rollout):
+        ms = [_as_measurement(r) for r in stored.get(spec.metric, []) if r.kind == "guardrail"]
+        if extra and spec.metric in extra:
+            ms.append(extra[spec.metric])
+        out.append((spec, analysis.assess(ms, spec, final=final)))
+    return out
+
+
+def _measure(rollout: Rollout, spec: analysis.MetricSpec, start, end) -> analysis.Measurement:
+    stable = rollout.stable_version or None
+    return analysis.measure(rollout.channel_id, spec, rollout.release.version, stable, start, end)
+
+
+def analyse(rollout_pk: int, now: datetime | None = None) -> str:
+    """Worker task: guardrails for every metric due, then (hold over) the phase verdict.
+
+    Returns what happened: ``idle``, ``measured``, ``aborted``, ``advanced``, ``extended``,
+    ``paused``, ``waiting``.
+    """
+    now = now or timezone.now()
+    with acting_as(Actor.for_run(f"rollout-{rollout_pk}-analysis")):
+        try:
+            return _analyse(rollout_pk, now)
+        finally:
+            Rollout._base_manager.filter(pk=rollout_pk).update(claimed_until=None)
+
+
+def _analyse(rollout_pk: int, now: datetime) -> str:
+    rollout = Rollout.objects.select_related("app", "channel", "release").filter(pk=rollout_pk)
+    rollout = rollout.first()
+    if rollout is None or rollout.state not in (
+        RolloutState.RUNNING,
+        RolloutState.AWAITING_APPROVAL,
+    ):
+        return "idle"
+    skipped = rollout.skip_analysis_phase == rollout.phase
+    outcome = "waiting"
+    specs = specs_of(rollout)
+    if not skipped:
+        last_at = {
+            metric: rows[-1].at
+            for metric, rows in phase_measurements(rollout).items()
+            if any(r.kind == "guardrail" for r in rows)
+        }
+        due = [
+            s
+            for s in specs
+            if s.metric not in last_at
+            or (now - last_at[s.metric]).total_seconds() >= s.interval_seconds
+        ]
+        if due:
+            rows = [
+                _stored(
+                    rollout,
+                    _measure(
+                        rollout,
+                        s,
+                        *analysis.guardrail_window(now, s.window_seconds, rollout.phase_started_at),
+                    ),
+                    "guardrail",
+                    now,
+                )
+                for s in due
+            ]
+            RolloutMeasurement.objects.bulk_create(rows)
+            outcome = "measured"
+        breach = _breach(statuses(rollout, final=False))
+        if breach:
+            abort(rollout, reason=breach, now=now, automatic=True)
+            return "aborted"
+        next_due = (
+            min(
+                (last_at.get(s.metric, now) if s not in due else now)
+                + timedelta(seconds=s.interval_seconds)
+                for s in specs
+            )
+            if specs
+            else now + timedelta(seconds=60)
+        )
+        Rollout._base_manager.filter(pk=rollout.pk).update(analysis_due_at=next_due)
+    else:  # nothing to measure: come back when the hold is over
+        left = max(1.0, rollout.hold_target() - rollout.held_seconds(now))
+        Rollout._base_manager.filter(pk=rollout.pk).update(
+            analysis_due_at=now + timedelta(seconds=left)
+        )
+    if rollout.state != RolloutState.RUNNING:
+        return outcome
+    if rollout.held_seconds(now) < rollout.hold_target():
+        return outcome
+    if skipped:
+        advance(rollout, now=now, reason="hold over; analysis skipped (break-glass)")
+        return "advanced"
+    if rollout.step != Rollout.Step.ANALYZING:
+        _move(rollout, "analyzing", {"step": Rollout.Step.ANALYZING}, reason="hold over")
+    verdicts = {
+        m.metric: m
+        for m in analysis.measure_all(
+            rollout.channel_id,
+            specs,
+            rollout.release.version,
+            rollout.stable_version or None,
+            rollout.phase_started_at,
+            now,
+        )
+    }
+    RolloutMeasurement.objects.bulk_create(
+        [_stored(rollout, m, "verdict", now) for m in verdicts.values()]
+    )
+    final = statuses(rollout, final=True, extra=verdicts)
+    breach = _breach(final)
+    if breach:
+        abort(rollout, reason=breach, now=now, automatic=True)
+        return "aborted"
+    status = analysis.run_status(s for _, s in final)
+    phase = rollout.current_phase
+    if status == analysis.SUCCESSFUL:
+        advance(rollout, now=now, reason="phase verdict: every blocking metric successful")
+        return "advanced"
+    if status == analysis.RUNNING:  # an error verdict: measure again next interval
+        _move(
+            rollout,
+            "hold_extended",
+            {
+                "step": Rollout.Step.HOLD,
+                "hold_extension": rollout.hold_extension + _interval(rollout),
+            },
+            reason="verdict errored; retrying",
+        )
+        return "extended"
+    no_data = [
+        s.metric for _, s in final if s.blocking and s.status == analysis.INCONCLUSIVE and s.no_data
+    ]
+    undecided = [s.metric for _, s in final if s.blocking and s.status == analysis.INCONCLUSIVE]
+    if (
+        no_data
+        and len(no_data) == len(undecided)
+        and rollout.held_seconds(now) + _interval(rollout) <= max_hold(phase)
+    ):
+        _move(
+            rollout,
+            "hold_extended",
+            {
+                "step": Rollout.Step.HOLD,
+                "hold_extension": rollout.hold_extension + _interval(rollout),
+            },
+            reason=f"not enough data yet: {', '.join(no_data)}",
+        )
+        return "extended"
+    pause(
+        rollout,
+        reason=f"inconclusive: {', '.join(undecided)}"
+        + (" (no data by max hold)" if no_data else ""),
+        now=now,
+        notify=True,
+    )
+    return "paused"
+
+
+def _breach(pairs) -> str:
+    """An abort reason if a blocking metric failed or errored, else ''."""
+    bad = [s for _, s in pairs if s.blocking and s.status in (analysis.FAILED, analysis.ERROR)]
+    if not bad:
+        return ""
+    parts = []
+    for s in bad:
+        detail = s.last.detail if s.last else ""
+        parts.append(f"{s.metric} {s.status}" + (f" ({detail})" if detail else ""))
+    return "automatic abort: " + "; ".join(parts)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+def metric_rows(rollout: Rollout) -> list[dict]:
+    """Each metric next to its threshold, with the latest measurement and its status."""
+    pairs = statuses(rollout, final=False)
+    rows = []
+    for spec, status in pairs:
+        last = status.last
+        rows.append(
+            {
+                "metric": spec.metric,
+                "title": spec.definition.title,
+                "unit": spec.definition.unit,
+                "threshold": spec.threshold,
+                "relative": spec.relative,
+                "min_samples": spec.min_samples,
+                "interval_seconds": spec.interval_seconds,
+                "failure_limit": spec.failure_limit,
+                "dry_run": spec.dry_run,
+                "status": status.status if last else "no measurement yet",
+                "value": last.value if last else None,
+                "stable": last.baseline if last else None,
+                "samples": last.samples if last else 0,
+                "stable_samples": last.baseline_samples if last else 0,
+                "outcome": last.outcome if last else None,
+                "detail": last.detail if last else "",
+                "measured": {
+                    "successful": status.successful,
+                    "failed": status.failed,
+                    "inconclusive": status.inconclusive,
+                    "errors": status.errors,
+                },
+            }
+        )
+    return rows
+
+
+def rollout_json(rollout: Rollout, *, events: int = 20) -> dict:
+    now = timezone.now()
+    return {
+        "id": rollout.pk,
+        "app": rollout.app.slug,
+        "channel": rollout.channel.name,
+        "version": rollout.release.version,
+        "stable_version": rollout.stable_version or None,
+        "strategy": rollout.strategy,
+        "state": rollout.state,
+        "step": rollout.step if rollout.state == RolloutState.RUNNING else None,
+        "phase": rollout.phase,
+        "percent": rollout.percent,
+        "phases": rollout.phases,
+        "hold_seconds_left": (
+            max(0, round(rollout.hold_target() - rollout.held_seconds(now)))
+            if rollout.state == RolloutState.RUNNING
+            else None
+        ),
+        "salt": rollout.salt,
+        "row_version": rollout.row_version,
+        "started_by": rollout.started_by.get_username() if rollout.started_by else None,
+        "started_at": rollout.started_at.isoformat(),
+        "ended_at": rollout.ended_at.isoformat() if rollout.ended_at else None,
+        "reason": rollout.reason,
+        "metrics": metric_rows(rollout),
+        "events": [
+            {
+                "at": e.at.isoformat(),
+                "action": e.action,
+                "actor": e.actor_label,
+                "reason": e.reason,
+                "before": e.before,
+                "after": e.after,
+                "request_id": e.request_id,
+            }
+            for e in rollout.events.order_by("-pk")[:events]
+        ],
+    }
