@@ -142,7 +142,6 @@ def run_backup(run_pk: int) -> str:
         if run.occurrence.trigger == Occurrence.Trigger.MANUAL
         else Backup.Trigger.SCHEDULE
     )
-    ctx.check()
     backup = request_backup(
         source,
         backup_type=params["type"],
@@ -272,7 +271,8 @@ def run_verify(run_pk: int) -> str:
     failures: list[str] = []
     checked = 0
     for done, name in enumerate(names):
-        ctx.check()
+        if done:
+            ctx.check()
         ctx.progress(done, len(names))
         source = Source.objects.get(name=name)
         if not Backup.objects.complete().filter(source=source).exists():
@@ -286,7 +286,7 @@ def run_verify(run_pk: int) -> str:
         ctx.log(f"{name}: {level} verification #{verify.pk} started")
 
         def after_pack(step: str, name=name) -> None:
-            ctx.log(f"{name}: {step.replace('verified-pack:', 'pack ')} checked")
+            ctx.log(f"{name}: {step.removeprefix('verified-pack:')} pack(s) checked")
             ctx.check()
 
         try:
@@ -311,6 +311,8 @@ def run_verify(run_pk: int) -> str:
     part = f" (slice {k}/{t})" if t > 1 else ""
     scope = names[0] if len(names) == 1 else f"{len(names)} sources"
     if failures:
+        if len(names) == 1:
+            failures = [f.removeprefix(f"{names[0]}: ") for f in failures]
         raise VerificationFailed(f"{level} verification{part} of {scope}: " + " | ".join(failures))
     what = "backups" if level == "structure" else "objects"
     return f"{level} verification{part} of {scope}: {checked} {what} checked, no problems found"

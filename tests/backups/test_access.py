@@ -1,10 +1,9 @@
 import pytest
 
 from backups.models import Restore
+from tests.access import PERSONAS, assert_role_access, assert_sent_to_sign_in
 from tests.backups.access_matrix import MATRIX
 from tests.backups.conftest import add, backup_now
-
-PERSONAS = ["erin", "dave", "carol", "bob", "alice"]
 
 
 @pytest.fixture
@@ -23,18 +22,19 @@ def _path(template, objects):
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_anonymous_visitors_are_sent_to_sign_in(client, objects, name):
     method, template, _ = MATRIX[name]
-    response = getattr(client, method.lower())(_path(template, objects))
-    assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/")
+    assert_sent_to_sign_in(client, method, _path(template, objects))
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_each_role_gets_what_it_may_and_403_otherwise(client, objects, name, persona):
     method, template, allowed = MATRIX[name]
-    client.force_login(objects["people"][persona])
-    response = getattr(client, method.lower())(_path(template, objects))
-    if persona in allowed:
-        assert response.status_code in ({200} if method == "GET" else {200, 302})
-    else:
-        assert response.status_code == 403
+    user = objects["people"][persona]
+    assert_role_access(
+        client,
+        user,
+        method,
+        _path(template, objects),
+        persona in allowed,
+        ok={200} if method == "GET" else {200, 302},
+    )

@@ -79,7 +79,7 @@ def test_an_import_that_closes_a_cycle_is_refused(tmp_path):
 
 def test_an_import_of_a_type_without_a_runner_is_refused(tmp_path):
     doc = yaml.safe_load(DOC)
-    doc["jobs"][0]["type"] = "restore_drill"
+    doc["jobs"][0]["type"] = "security_scan"
     doc["jobs"][0]["params"] = {}
     with pytest.raises(CommandError, match="has not registered a runner"):
         _import(tmp_path, yaml.safe_dump(doc))

@@ -53,7 +53,7 @@ def test_creating_a_job_saves_it_with_its_next_due_time(login, carol):
     [
         ("schedule", "61 2 * * *", "not a valid cron expression"),
         ("timezone", "Europe/Atlantis", "unknown time zone"),
-        ("job_type", "backup", "has not registered a runner"),
+        ("job_type", "security_scan", "has not registered a runner"),
         ("params", '{"command": "flush"}', "command must be one of"),
         ("max_duration", "soon", "is not a duration"),
     ],
@@ -112,7 +112,7 @@ def test_run_now_queues_a_run_requested_by_the_person(login, carol):
 
 
 def test_run_now_refuses_a_job_whose_type_cannot_run(login, carol):
-    Job.objects.create(name="legacy", job_type="backup", params={})
+    Job.objects.create(name="legacy", job_type="security_scan", params={})
     login(carol).post("/maintenance/jobs/legacy/run/")
     assert not Run.objects.exists()
 

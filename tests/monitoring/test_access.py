@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.access import PERSONAS, assert_role_access, assert_sent_to_sign_in
 from tests.monitoring.access_matrix import MATRIX
-
-PERSONAS = ["erin", "dave", "carol", "bob", "alice"]
 
 
 @pytest.fixture
@@ -17,18 +16,14 @@ def people(channel, alice, bob, carol, dave, erin):
 @pytest.mark.parametrize("name", sorted(MATRIX))
 def test_anonymous_visitors_are_sent_to_sign_in(client, channel, name):
     method, path, _ = MATRIX[name]
-    response = getattr(client, method.lower())(path)
-    assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/")
+    assert_sent_to_sign_in(client, method, path)
 
 
 @pytest.mark.parametrize("name", sorted(MATRIX))
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_each_role_gets_what_it_may_and_403_otherwise(client, people, name, persona):
     method, path, allowed = MATRIX[name]
-    client.force_login(people[persona])
-    response = getattr(client, method.lower())(path)
-    assert response.status_code == (200 if persona in allowed else 403)
+    assert_role_access(client, people[persona], method, path, persona in allowed, ok={200})
 
 
 def test_an_unknown_channel_is_404(login, dave, channel):
