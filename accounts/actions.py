@@ -49,6 +49,9 @@ def change_role(user, role: Role, *, by, reason: str = ""):
 
 
 def set_active(user, active: bool, *, reason: str = "") -> None:
+    """Activate or deactivate a person; deactivating also revokes their API tokens."""
+    from accounts.tokens import revoke_token
+
     with transaction.atomic():
         before = user.is_active
         user.is_active = active
@@ -60,6 +63,9 @@ def set_active(user, active: bool, *, reason: str = "") -> None:
             after={"is_active": active},
             reason=reason,
         )
+        if not active:
+            for token in user.api_tokens.filter(revoked_at__isnull=True):
+                revoke_token(token)
 
 
 def _apply_grant_admin(cr) -> dict:

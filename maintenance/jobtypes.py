@@ -6,8 +6,9 @@ Runners report through ``maintenance.runcontext.context(run_pk)`` (log lines, pr
 ``check()`` that raises once the run was timed out or cancelled) and raise to fail.
 
 Other apps register their types from ``AppConfig.ready``, e.g. the backups app:
-``register("backup", "Backup", validate=..., runner="backups.maintenance_jobs.run_backup")``. A type that is
-declared but has no runner yet is refused by the job form and by import, never faked.
+``register("backup", "Backup", validate=..., runner="backups.maintenance_jobs.run_backup")``.
+A type that is declared but has no runner yet is refused by the job form and by import, never
+faked.
 """
 
 from __future__ import annotations

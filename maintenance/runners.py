@@ -1,6 +1,7 @@
-"""The job types this app makes real: data cleanup, database optimisation, health check and
-allowlisted management commands. Backups, restore drills, verification and security scans are
-declared here and get their runners from the apps that own them (see ``jobtypes``)."""
+"""The job types this app makes real: data cleanup, database optimisation, health check,
+allowlisted management commands and the security scan (``maintenance.security``). Backups,
+restore drills and verification are declared here and get their runners from the backups app
+(see ``jobtypes``)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from maintenance import jobtypes, security
 from maintenance.jobtypes import ParamsError, register
 from maintenance.models import Run
 from maintenance.runcontext import context
@@ -271,14 +273,19 @@ def register_types() -> None:
         runner=run_command,
         description="One of: " + ", ".join(sorted(ALLOWED_COMMANDS)),
     )
+    register(
+        "security_scan",
+        "Security scan",
+        validate=security.validate_security,
+        runner=security.run_security_scan,
+        description="Configuration audit (Django deployment checks) and permissions audit "
+        "(admins, stale accounts, API tokens, four-eyes).",
+    )
     # Owned by other areas: declared so forms can name them, runnable once those apps register.
     for name, title, area in (
         ("backup", "Backup", "backups"),
         ("restore_drill", "Restore drill", "backups"),
         ("verify_backups", "Verify backups", "backups"),
-        ("security_scan", "Security scan", "security"),
     ):
-        from maintenance import jobtypes
-
         if name not in {t.name for t in jobtypes.all_types() if t.runnable}:
             register(name, title, owner_area=area)

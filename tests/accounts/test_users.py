@@ -54,3 +54,12 @@ def test_a_deactivated_person_cannot_sign_in(login, alice, dave, client):
     login(alice).post(f"/accounts/users/{dave.pk}/active/", {"active": "0"})
     dave.refresh_from_db()
     assert dave.is_active is False
+
+
+def test_deactivating_a_person_revokes_their_tokens(login, alice, bob):
+    from accounts.tokens import create_token
+
+    token, _ = create_token(bob, "ci")
+    login(alice).post(f"/accounts/users/{bob.pk}/active/", {"active": "0"})
+    token.refresh_from_db()
+    assert token.revoked_at is not None

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from maintenance import jobtypes
 from maintenance.dispatcher import reschedule
 from maintenance.models import Job, Window
 
@@ -93,3 +94,12 @@ def env_for_test_database() -> dict:
 
 def health_job(name, url, **extra) -> Job:
     return make_job(name, job_type="health_check", params={"url": url, "timeout_s": 30}, **extra)
+
+
+@pytest.fixture
+def unrunnable_type():
+    """A job type declared without a runner, for the paths that must refuse such types."""
+    name = "test_unrunnable"
+    jobtypes.register(name, "Test", owner_area="test")
+    yield name
+    jobtypes._types.pop(name, None)

@@ -77,9 +77,9 @@ def test_an_import_that_closes_a_cycle_is_refused(tmp_path):
         _import(tmp_path, yaml.safe_dump(doc))
 
 
-def test_an_import_of_a_type_without_a_runner_is_refused(tmp_path):
+def test_an_import_of_a_type_without_a_runner_is_refused(tmp_path, unrunnable_type):
     doc = yaml.safe_load(DOC)
-    doc["jobs"][0]["type"] = "security_scan"
+    doc["jobs"][0]["type"] = unrunnable_type
     doc["jobs"][0]["params"] = {}
     with pytest.raises(CommandError, match="has not registered a runner"):
         _import(tmp_path, yaml.safe_dump(doc))

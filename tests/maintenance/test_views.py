@@ -53,12 +53,14 @@ def test_creating_a_job_saves_it_with_its_next_due_time(login, carol):
     [
         ("schedule", "61 2 * * *", "not a valid cron expression"),
         ("timezone", "Europe/Atlantis", "unknown time zone"),
-        ("job_type", "security_scan", "has not registered a runner"),
+        ("job_type", "test_unrunnable", "has not registered a runner"),
         ("params", '{"command": "flush"}', "command must be one of"),
         ("max_duration", "soon", "is not a duration"),
     ],
 )
-def test_the_job_form_refuses_bad_input_with_a_clear_message(login, carol, field, value, message):
+def test_the_job_form_refuses_bad_input_with_a_clear_message(
+    login, carol, unrunnable_type, field, value, message
+):
     response = login(carol).post("/maintenance/jobs/new/", _job_post(**{field: value}))
     assert response.status_code == 200
     assert message in response.content.decode()
@@ -111,8 +113,8 @@ def test_run_now_queues_a_run_requested_by_the_person(login, carol):
     assert (run.state, run.requested_by) == (RunState.QUEUED, carol)
 
 
-def test_run_now_refuses_a_job_whose_type_cannot_run(login, carol):
-    Job.objects.create(name="legacy", job_type="security_scan", params={})
+def test_run_now_refuses_a_job_whose_type_cannot_run(login, carol, unrunnable_type):
+    Job.objects.create(name="legacy", job_type=unrunnable_type, params={})
     login(carol).post("/maintenance/jobs/legacy/run/")
     assert not Run.objects.exists()
 
