@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand
 from accounts import actions
 from accounts.roles import ROLES
 from audit.context import Actor, acting_as
+from console import demo
 
 DEMO_USERS = [
     ("admin", "admin"),
@@ -15,10 +16,15 @@ DEMO_USERS = [
     ("operator", "operator"),
     ("viewer", "viewer"),
 ]
+# bin/run reads this line to point the client simulator at the demo channel.
+KEY_LINE = "demo channel key: {key}"
 
 
 class Command(BaseCommand):
-    help = "Create demo users (one per role) and print their passwords. Safe to run again."
+    help = (
+        "Create demo users (one per role) and print their passwords, and the Demo Shop app with "
+        "a canary rollout (console/demo.py) and print its channel's client key. Safe to run again."
+    )
 
     def handle(self, *args, **options):
         path = settings.VAR_DIR / "demo_credentials.json"
@@ -37,3 +43,5 @@ class Command(BaseCommand):
         for username, role in DEMO_USERS:
             password = known.get(username, "(set before; not known to the demo seed)")
             self.stdout.write(f"{username:<10} {password:<16} {ROLES[role].name}")
+        shop = demo.ensure_demo(User.objects.filter(username="release").first())
+        self.stdout.write(KEY_LINE.format(key=shop.channel.client_key))
