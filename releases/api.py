@@ -73,6 +73,7 @@ def channels(request, slug):
             name=str(data.get("name", "")),
             upload_policy=str(data.get("upload_policy", Channel.UploadPolicy.REJECT)),
             is_production=bool(data.get("is_production", False)),
+            release_gate=str(data.get("release_gate", Channel.ReleaseGate.ROLLOUT)),
         )
     except publishing.PublishError as exc:
         return _refused(exc)

@@ -7,9 +7,11 @@ has on a channel. Providers run in registration order and may narrow what earlie
   only.
 * The rollouts issue registers its provider (``register(provider)`` in its AppConfig.ready) that
   returns ``Exposure.cohort(percent, salt)`` for a release in an active rollout on that channel
-  (and ``Exposure.nobody()`` for one whose rollout was aborted). Its results are cached with the
-  update answers, so a provider must read everything it needs from the database (and every
-  change it depends on must call ``releases.generation.bump()``).
+  (and ``Exposure.nobody()`` for one whose rollout was aborted). It also applies the channel's
+  release gate: on a ``rollout``-gated channel a release no rollout was started on is
+  ``Exposure.testers(reason_out="AWAITING_ROLLOUT")`` (rollback releases excepted). Its results
+  are cached with the update answers, so a provider must read everything it needs from the
+  database (and every change it depends on must call ``releases.generation.bump()``).
 
 The endpoint's contract does not change: the cohort is chosen per request after the cache
 lookup, from the cached percent and salt.

@@ -16,6 +16,15 @@ class ChannelForm(forms.Form):
         choices=Channel.UploadPolicy.choices, initial=Channel.UploadPolicy.REJECT
     )
     is_production = forms.BooleanField(required=False)
+    release_gate = forms.ChoiceField(
+        label="New releases",
+        required=False,  # absent: the safe default, as in the API
+        choices=Channel.ReleaseGate.choices,
+        initial=Channel.ReleaseGate.ROLLOUT,
+    )
+
+    def clean_release_gate(self) -> str:
+        return self.cleaned_data["release_gate"] or Channel.ReleaseGate.ROLLOUT
 
 
 class TestersForm(forms.Form):

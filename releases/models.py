@@ -45,6 +45,15 @@ class Channel(models.Model):
         REJECT = "reject", "Reject new uploads while a rollout runs"
         SUPERSEDE = "supersede", "A new upload supersedes the running rollout"
 
+    class ReleaseGate(models.TextChoices):
+        # Part of the public contract (releases/API.md, README.md "Release gate").
+        ROLLOUT = (
+            "rollout",
+            "New releases reach clients only through a rollout; until one starts they are "
+            "served to testers only",
+        )
+        IMMEDIATE = "immediate", "A published release is available to everyone at once"
+
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="channels")
     name = models.SlugField(max_length=60)
     client_key = models.CharField(max_length=64, unique=True, default=new_client_key)
@@ -56,6 +65,10 @@ class Channel(models.Model):
         max_length=20, choices=UploadPolicy.choices, default=UploadPolicy.REJECT
     )
     approvals_required = models.PositiveSmallIntegerField(default=1)
+    # How a newly published release reaches this channel's clients (the safe default: rollout).
+    release_gate = models.CharField(
+        max_length=20, choices=ReleaseGate.choices, default=ReleaseGate.ROLLOUT
+    )
     is_production = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -30,6 +30,14 @@ AUTH_ERRORS = {
     "401": _error("No or bad token"),
     "403": _error("The token's owner lacks the permission"),
 }
+GATE = {
+    "enum": ["rollout", "immediate"],
+    "default": "rollout",
+    "description": (
+        "rollout: new releases reach clients only through a rollout; until one starts they are "
+        "served to testers only. immediate: a published release is available to everyone at once."
+    ),
+}
 
 DOCUMENT: dict = {
     "openapi": "3.1.0",
@@ -60,6 +68,7 @@ DOCUMENT: dict = {
                     "previous_key_valid_until": {"type": ["string", "null"], "format": "date-time"},
                     "upload_policy": {"enum": ["reject", "supersede"]},
                     "is_production": {"type": "boolean"},
+                    "release_gate": GATE,
                     "testers": {"type": "integer"},
                 },
             },
@@ -221,6 +230,7 @@ DOCUMENT: dict = {
                             "ROLLOUT_MATCH",
                             "ROLLOUT_EXCLUDED",
                             "TESTERS_ONLY",
+                            "AWAITING_ROLLOUT",
                             "UP_TO_DATE",
                             "NO_COMPATIBLE",
                             "NO_RELEASE",
@@ -288,6 +298,7 @@ DOCUMENT: dict = {
                                     "name": {"type": "string"},
                                     "upload_policy": {"enum": ["reject", "supersede"]},
                                     "is_production": {"type": "boolean"},
+                                    "release_gate": GATE,
                                 },
                             }
                         }
@@ -295,7 +306,7 @@ DOCUMENT: dict = {
                 },
                 "responses": {
                     "201": _json("Channel", "Created, with its client key"),
-                    "400": _error("Bad name or policy"),
+                    "400": _error("Bad name, upload policy or release gate"),
                     **AUTH_ERRORS,
                     "404": _error("No such app"),
                     "409": _error("The channel exists"),

@@ -75,7 +75,10 @@ def create_channel(
     name: str,
     upload_policy: str = Channel.UploadPolicy.REJECT,
     is_production: bool = False,
+    release_gate: str = Channel.ReleaseGate.ROLLOUT,
 ) -> Channel:
+    """A new channel. ``release_gate`` (default ``rollout``, the safe one): whether a published
+    release reaches clients only through a rollout (testers until one starts) or at once."""
     name = (name or "").strip()
     if not _SLUG.match(name):
         raise PublishError(
@@ -88,10 +91,21 @@ def create_channel(
             f"upload_policy is one of {', '.join(Channel.UploadPolicy.values)}",
             "upload_policy",
         )
+    if release_gate not in Channel.ReleaseGate.values:
+        raise PublishError(
+            400,
+            "invalid_gate",
+            f"release_gate is one of {', '.join(Channel.ReleaseGate.values)}",
+            "release_gate",
+        )
     try:
         with transaction.atomic():
             channel = Channel.objects.create(
-                app=app, name=name, upload_policy=upload_policy, is_production=is_production
+                app=app,
+                name=name,
+                upload_policy=upload_policy,
+                is_production=is_production,
+                release_gate=release_gate,
             )
             record(
                 "channel.created",
@@ -100,6 +114,7 @@ def create_channel(
                     "name": name,
                     "upload_policy": upload_policy,
                     "is_production": is_production,
+                    "release_gate": release_gate,
                 },
             )
             generation.bump()

@@ -243,7 +243,9 @@ def _fresh(rollout_or_pk) -> Rollout:
 
 def stable_release(channel: Channel, release: Release) -> Release | None:
     """What clients outside the cohort run: the newest enabled older release on the channel that
-    is not withdrawn (its own latest rollout there aborted or superseded)."""
+    is not withdrawn (its own latest rollout there aborted or superseded). On a ``rollout``-gated
+    channel, releases still awaiting their rollout are passed over (non-testers never got them)
+    unless no older release has been let out, then the newest non-withdrawn one is the baseline."""
     older = [
         r
         for r in newest_first(Release.objects.for_channel(channel).enabled().defer("analysis"))
@@ -251,8 +253,10 @@ def stable_release(channel: Channel, release: Release) -> Release | None:
     ]
     if not older:
         return None
-    withdrawn = _withdrawn_ids(channel, [r.pk for r in older])
-    return next((r for r in older if r.pk not in withdrawn), None)
+    latest = _latest_rollouts(channel, [r.pk for r in older])
+    candidates = [r for r in older if r.pk not in latest or latest[r.pk].state not in WITHDRAWN]
+    released = [r for r in candidates if not awaits_rollout(channel, r, latest.get(r.pk))]
+    return next(iter(released or candidates), None)
 
 
 def _latest_rollouts(channel, release_ids) -> dict[int, Rollout]:
@@ -264,10 +268,6 @@ def _latest_rollouts(channel, release_ids) -> dict[int, Rollout]:
 
 
 WITHDRAWN = (RolloutState.ABORTED, RolloutState.SUPERSEDED, RolloutState.ROLLED_BACK)
-
-
-def _withdrawn_ids(channel, release_ids) -> set[int]:
-    return {pk for pk, r in _latest_rollouts(channel, release_ids).items() if r.state in WITHDRAWN}
 
 
 def start(
@@ -734,10 +734,27 @@ def rollback(rollout: Rollout, *, reason: str, user=None, now=None) -> Release:
 # --- exposure ----------------------------------------------------------------------------------
 
 
+def awaits_rollout(channel: Channel, release: Release, rollout: Rollout | None) -> bool:
+    """The release gate: on a ``rollout``-gated channel a release no rollout was ever started on
+    (``rollout`` is its latest one there, or None) is held for testers. A rollback release (a new
+    record serving an old bundle, ``rollback_of`` set) is exempt: it goes out at once."""
+    return (
+        rollout is None
+        and channel.release_gate == Channel.ReleaseGate.ROLLOUT
+        and release.rollback_of_id is None
+    )
+
+
 def exposure_provider(channel, releases, exposures: dict) -> None:
     """Active rollout → cohort(percent, salt); aborted/superseded/rolled back → withdrawn
-    (nobody, and clients running it are sent back to the stable release)."""
+    (nobody, and clients running it are sent back to the stable release); completed → left to
+    everyone; never rolled out on a ``rollout``-gated channel → testers (``AWAITING_ROLLOUT``)."""
     latest = _latest_rollouts(channel, [r.pk for r in releases])
+    for release in releases:
+        if exposures[release.pk].audience == "everyone" and awaits_rollout(
+            channel, release, latest.get(release.pk)
+        ):
+            exposures[release.pk] = exposure.Exposure.testers(reason_out="AWAITING_ROLLOUT")
     for release_pk, rollout in latest.items():
         if rollout.state in ACTIVE_ROLLOUT_STATES:
             if exposures[release_pk].audience == "testers":

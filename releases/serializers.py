@@ -30,6 +30,7 @@ def channel_json(channel: Channel) -> dict:
         "previous_key_valid_until": channel.previous_key_expires_at,
         "upload_policy": channel.upload_policy,
         "is_production": channel.is_production,
+        "release_gate": channel.release_gate,
         "testers": len(channel.tester_install_ids),
     }
 

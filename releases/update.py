@@ -14,6 +14,7 @@ chosen after the lookup. In steady state an update check reads two cache entries
 file (the generation) and makes no database query.
 
 Reasons: UPDATE_AVAILABLE, MANDATORY, TESTER, ROLLOUT_MATCH, ROLLOUT_EXCLUDED, TESTERS_ONLY,
+AWAITING_ROLLOUT (the newer release waits for its rollout on a ``rollout``-gated channel),
 UP_TO_DATE, NO_COMPATIBLE, NO_RELEASE, ROLLED_BACK (a rollback release, or the stable release
 for a client running a release whose rollout was aborted or superseded).
 """
@@ -87,7 +88,9 @@ def _candidate(release: Release, exp: exposure.Exposure, mandatory: bool) -> dic
 
 def _downgrade(channel: Channel, releases: list, runtime: Version, current: Version):
     """The stable release for a client running a withdrawn release (its rollout on this channel
-    was aborted or superseded): the newest older release everyone may have, else None."""
+    was aborted or superseded): the newest older release everyone may have, else (a
+    ``rollout``-gated channel that let no older release out yet, e.g. the withdrawn one was its
+    first rollout) the newest older one awaiting its rollout, else None."""
     mine = next((r for r in releases if parse(r.version) == current), None)
     if mine is None or not exposure.exposures(channel, [mine])[mine.pk].withdrawn:
         return None
@@ -95,7 +98,9 @@ def _downgrade(channel: Channel, releases: list, runtime: Version, current: Vers
         r for r in releases if parse(r.version) < current and in_range(runtime, r.runtime_range)
     ]
     exposures = exposure.exposures(channel, older) if older else {}
-    target = next((r for r in older if exposures[r.pk].audience == "everyone"), None)
+    target = next((r for r in older if exposures[r.pk].audience == "everyone"), None) or next(
+        (r for r in older if exposures[r.pk].reason_out == "AWAITING_ROLLOUT"), None
+    )
     if target is None:
         return None
     return _candidate(target, exposure.Exposure("everyone", reason_in="ROLLED_BACK"), True)

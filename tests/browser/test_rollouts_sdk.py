@@ -39,7 +39,8 @@ def sdk_page(page):
 @pytest.fixture
 def channel(transactional_db):
     app = App.objects.create(slug="shop", name="Shop")
-    channel = publishing.create_channel(app, name="production")
+    # The SDK's update flow, not the rollout gate: releases are let out at once.
+    channel = publishing.create_channel(app, name="production", release_gate="immediate")
     publish(app, "1.0.0")
     publish(app, "1.1.0")
     return channel

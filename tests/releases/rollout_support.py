@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from releases import update
+from releases import rollouts, update
 
 
 def resolve(channel, install_id: str, current: str = "1.0.0") -> dict:
@@ -46,3 +46,11 @@ def sessions(
             if crashes_every and n % crashes_every == 0:
                 events.append({"type": "crash", "at": stamp})
         send(client, channel, f"{prefix}-{version}-{i}", version, events)
+
+
+def rolled_out(channel, release, *, now: datetime | None = None):
+    """``release`` fully rolled out on ``channel`` (a one-phase rollout, completed): how a release
+    reaches everyone on a ``rollout``-gated channel."""
+    rollout = rollouts.start(channel, release, phases=[{"percent": 100}], now=now)
+    rollouts.advance(rollout, now=now or rollout.started_at, reason="fully rolled out")
+    return release

@@ -87,6 +87,29 @@ def test_creating_a_channel_answers_201_with_its_client_key(api, bob, app):
     assert response.json()["client_key"] == app.channels.get().client_key
 
 
+def test_a_new_channel_is_gated_by_rollouts_unless_asked_otherwise(api, bob, app):
+    call = api(bob)
+    gated = call("post", "/api/v1/apps/shop/channels", {"name": "beta"}).json()
+    immediate = call(
+        "post", "/api/v1/apps/shop/channels", {"name": "dev", "release_gate": "immediate"}
+    ).json()
+    assert (gated["release_gate"], immediate["release_gate"]) == ("rollout", "immediate")
+    assert app.channels.get(name="dev").release_gate == "immediate"
+
+
+def test_an_unknown_release_gate_is_a_400_naming_the_field(api, bob, app):
+    response = api(bob)(
+        "post", "/api/v1/apps/shop/channels", {"name": "beta", "release_gate": "later"}
+    )
+    assert (response.status_code, response.json()["field"]) == (400, "release_gate")
+    assert not app.channels.exists()
+
+
+def test_the_app_shows_each_channels_release_gate(api, dave, channel):
+    body = api(dave)("get", "/api/v1/apps/shop").json()
+    assert body["channels"][0]["release_gate"] == "rollout"
+
+
 def test_a_duplicate_channel_is_a_409(api, bob, channel):
     response = api(bob)("post", "/api/v1/apps/shop/channels", {"name": "production"})
     assert response.status_code == 409

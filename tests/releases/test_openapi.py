@@ -4,8 +4,10 @@ import re
 
 from django.urls import get_resolver
 
-from releases import api_urls
+from releases import api_urls, publishing
+from releases.models import App, Channel
 from releases.openapi import DOCUMENT
+from releases.serializers import channel_json
 
 SAMPLE = {"slug": "shop", "sha256": "a" * 64, "name": "production", "pk": "1"}
 
@@ -47,3 +49,27 @@ def test_every_url_pattern_is_documented(db):
 
 def test_undocumented_methods_are_refused(client, db):
     assert client.delete("/api/v1/update").status_code == 405
+
+
+def test_the_channel_schema_documents_exactly_what_the_api_answers(db):
+    channel = publishing.create_channel(App.objects.create(slug="shop", name="S"), name="beta")
+    documented = DOCUMENT["components"]["schemas"]["Channel"]["properties"]
+    assert set(documented) == set(channel_json(channel))
+
+
+def test_the_release_gate_is_documented_with_the_models_choices():
+    gate = DOCUMENT["components"]["schemas"]["Channel"]["properties"]["release_gate"]
+    create = DOCUMENT["paths"]["/apps/{slug}/channels"]["post"]["requestBody"]["content"]
+    accepted = create["application/json"]["schema"]["properties"]["release_gate"]
+    assert gate["enum"] == accepted["enum"] == Channel.ReleaseGate.values
+    assert gate["default"] == Channel._meta.get_field("release_gate").default
+
+
+def test_the_documented_reasons_are_those_api_md_lists():
+    from pathlib import Path
+
+    api_md = (Path(api_urls.__file__).parent / "API.md").read_text()
+    listed = set(re.findall(r"^\| `([A-Z][A-Z_]+)` \|", api_md, re.MULTILINE))
+    reasons = DOCUMENT["components"]["schemas"]["UpdateAnswer"]["properties"]["reason"]["enum"]
+    assert set(reasons) == listed
+    assert "AWAITING_ROLLOUT" in listed

@@ -78,6 +78,29 @@ def test_adding_a_channel_gives_it_a_key(login, bob, app):
     assert app.channels.get().client_key.startswith("ck_")
 
 
+def test_a_channel_added_on_the_page_can_let_releases_out_at_once(login, bob, app):
+    client = login(bob)
+    client.post(
+        "/releases/shop/channels/",
+        {"name": "beta", "upload_policy": "reject", "release_gate": "immediate"},
+    )
+    assert app.channels.get().release_gate == "immediate"
+    assert b"immediately to everyone" in client.get("/releases/shop/").content
+
+
+def test_a_channel_added_on_the_page_is_gated_by_rollouts_by_default(login, bob, app):
+    client = login(bob)
+    client.post("/releases/shop/channels/", {"name": "beta", "upload_policy": "reject"})
+    assert app.channels.get().release_gate == "rollout"
+    assert b"through a rollout" in client.get("/releases/shop/").content
+
+
+def test_an_unknown_release_gate_on_the_page_is_refused(login, bob, app):
+    response = login(bob).post("/releases/shop/channels/", {"name": "beta", "release_gate": "x"})
+    assert response.status_code == 400
+    assert not app.channels.exists()
+
+
 def test_rotating_a_key_redirects_back_without_htmx(login, bob, channel):
     old = channel.client_key
     response = login(bob).post("/releases/shop/channels/production/rotate/")

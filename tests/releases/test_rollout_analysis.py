@@ -10,7 +10,7 @@ from notifications.models import Notification
 from releases import bucketing, rollouts
 from releases.models import Rollout, RolloutMeasurement
 from tests.releases.conftest import publish
-from tests.releases.rollout_support import resolve, sessions
+from tests.releases.rollout_support import resolve, rolled_out, sessions
 
 # Telemetry timestamps must be recent: the clock starts half an hour ago.
 T0 = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=30)
@@ -37,7 +37,7 @@ def at(minutes: float):
 
 @pytest.fixture
 def rollout(app, channel, bob):
-    publish(app, "1.0.0")
+    rolled_out(channel, publish(app, "1.0.0"), now=T0 - timedelta(days=1))
     candidate = publish(app, "1.1.0")
     return rollouts.start(channel, candidate, user=bob, phases=PLAN, metrics=CRASH, now=T0)
 

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from releases import bucketing, publishing, rollouts
 from releases.models import Channel, Rollout, RolloutEvent, RolloutState
 from tests.releases.conftest import publish
-from tests.releases.rollout_support import resolve
+from tests.releases.rollout_support import resolve, rolled_out
 
 NOW = timezone.now().replace(microsecond=0)
 PLAN = [
@@ -23,7 +23,8 @@ PLAN = [
 
 @pytest.fixture
 def stable(app, channel):
-    return publish(app, "1.0.0")
+    """1.0.0, fully rolled out: what everyone on the (rollout-gated) channel runs."""
+    return rolled_out(channel, publish(app, "1.0.0"), now=NOW - timedelta(days=1))
 
 
 @pytest.fixture

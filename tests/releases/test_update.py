@@ -1,4 +1,8 @@
-"""The update endpoint: resolution truth table, parameters, keys, caching."""
+"""The update endpoint: resolution truth table, parameters, keys, caching.
+
+Here the channel lets releases out at once (``release_gate="immediate"``): these tests are about
+resolution itself. The rollout gate has its own truth table in test_release_gate.py.
+"""
 
 from datetime import timedelta
 
@@ -10,6 +14,11 @@ from django.utils import timezone
 from releases import bucketing, exposure, publishing
 from releases.exposure import Exposure
 from tests.releases.conftest import publish
+
+
+@pytest.fixture
+def channel(app):
+    return publishing.create_channel(app, name="production", release_gate="immediate")
 
 
 def ask(client, channel, current="1.0.0", runtime="2.0.0", install_id="dev-1", **extra):
@@ -76,7 +85,7 @@ def test_a_disabled_release_is_never_offered(client, app, channel, bob):
 
 
 def test_a_release_for_another_channel_is_not_offered(client, app, channel):
-    beta = publishing.create_channel(app, name="beta")
+    beta = publishing.create_channel(app, name="beta", release_gate="immediate")
     publish(app, "1.1.0")
     publish(app, "1.2.0", channel=beta)
     assert ask(client, channel).json()["version"] == "1.1.0"
