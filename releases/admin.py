@@ -10,11 +10,32 @@ from releases.models import (
     RolloutMeasurement,
 )
 
+# Everything that changes update answers or approvals (and so needs the answer cache bumped and
+# an audit row) is changed on the console's channel pages, never here.
+CHANNEL_READ_ONLY = [
+    "client_key",
+    "previous_client_key",
+    "previous_key_expires_at",
+    "tester_install_ids",
+    "upload_policy",
+    "approvals_required",
+    "release_gate",
+    "is_production",
+]
+
 
 class ChannelInline(admin.TabularInline):
+    """Read-only: channels are created and changed on the console's audited pages."""
+
     model = Channel
     extra = 0
-    readonly_fields = ["client_key", "previous_client_key", "previous_key_expires_at"]
+    readonly_fields = CHANNEL_READ_ONLY
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(App)
@@ -29,7 +50,13 @@ class ChannelAdmin(admin.ModelAdmin):
     list_display = ["app", "name", "upload_policy", "is_production", "approvals_required"]
     list_filter = ["upload_policy", "is_production"]
     search_fields = ["app__slug", "name"]
-    readonly_fields = ["client_key", "previous_client_key", "previous_key_expires_at"]
+    readonly_fields = CHANNEL_READ_ONLY
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Release)

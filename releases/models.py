@@ -257,6 +257,8 @@ class Rollout(models.Model):
     # Claimed by a controller when it queues analysis (not a state: no event row).
     claimed_until = models.DateTimeField(null=True, blank=True)
     row_version = models.PositiveIntegerField(default=1)
+    # Which run of the rollout this is: a restart starts the next one (approvals count per run).
+    attempt = models.PositiveIntegerField(default=1)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -369,9 +371,10 @@ class RolloutMeasurement(models.Model):
 
 
 class RolloutApproval(models.Model):
-    """A person's decision on advancing a rollout out of ``phase``."""
+    """A person's decision on advancing a rollout out of ``phase`` in run ``attempt``."""
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="approvals")
+    attempt = models.PositiveIntegerField(default=1)
     phase = models.PositiveSmallIntegerField()
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     decision = models.CharField(max_length=10)  # "approve" | "reject"
@@ -381,7 +384,8 @@ class RolloutApproval(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["rollout", "phase", "user"], name="rollout_one_decision_per_person"
+                fields=["rollout", "attempt", "phase", "user"],
+                name="rollout_one_decision_per_person_and_run",
             )
         ]
 

@@ -282,7 +282,8 @@ class Upload:
     mandatory: bool = False
     runtime_range: str = ""
     channel: Channel | None = None
-    rollback_target_version: str | None = None  # None: computed (the previous enabled release)
+    # None: the newest earlier release still served on the channel
+    rollback_target_version: str | None = None
 
 
 def publish(app: App, upload: Upload, *, author=None, now: datetime | None = None) -> Release:
@@ -340,7 +341,16 @@ def publish(app: App, upload: Upload, *, author=None, now: datetime | None = Non
             )
             from releases import rollouts
 
-            rollouts.supersede_for(active, release, user=author, now=now)
+            try:
+                rollouts.supersede_for(active, release, user=author, now=now)
+            except rollouts.RolloutError as exc:  # nothing is stored: the transaction rolls back
+                raise PublishError(
+                    409,
+                    "rollout_not_superseded",
+                    f"{version} would supersede the running rollout, but its rollout could not "
+                    f"start: {exc.detail}. Abort the running rollout, then upload again",
+                    "version",
+                ) from None
             bundles.store(received)
     finally:
         received.discard()
@@ -358,7 +368,6 @@ def _rollouts_in_the_way(app: App, channel: Channel | None) -> list:
 
 
 def _create(app, upload, version, runtime_range, changes, received, doc, author, now) -> Release:
-    enabled = newest_first(Release.objects.for_app(app).enabled())
     everything = newest_first(Release.objects.for_app(app))
     previous = everything[0] if everything else None
     parsed = parse(version)
@@ -372,17 +381,23 @@ def _create(app, upload, version, runtime_range, changes, received, doc, author,
             f"{previous.version} that is {parse(previous.version).bump_major()})",
             "version",
         )
+    from releases.rollouts import rollback_candidates
+
+    candidates = rollback_candidates(app, upload.channel, version)
     if upload.rollback_target_version:
-        rollback = next((r for r in enabled if r.version == upload.rollback_target_version), None)
+        rollback = next(
+            (r for r in candidates if r.version == upload.rollback_target_version), None
+        )
         if rollback is None:
             raise PublishError(
                 400,
                 "invalid_rollback",
-                f"{upload.rollback_target_version} is not an enabled earlier release",
+                f"{upload.rollback_target_version} is not an enabled earlier release available "
+                "on this channel whose rollout was not aborted",
                 "rollback_target",
             )
     else:
-        rollback = enabled[0] if enabled else None
+        rollback = candidates[0] if candidates else None
     change = analysis.diff(previous.analysis if previous else None, doc)
     doc["diff"] = change
     findings = analysis.check_budgets(app, doc, change)

@@ -219,7 +219,7 @@ def rollout_restart(request, pk):
     return _act(
         request,
         pk,
-        lambda r, reason: rollouts.restart(r, reason=reason),
+        lambda r, reason: rollouts.restart(r, reason=reason, user=request.user),
         "Restarted at phase 1 with the same cohorts.",
     )
 

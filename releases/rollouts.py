@@ -55,6 +55,7 @@ MIN_MAX_HOLD_SECONDS = 600
 CLAIM_SECONDS = 120  # a controller's claim on queuing a rollout's analysis
 STATE_FIELDS = (
     "state",
+    "attempt",
     "step",
     "phase",
     "hold_accumulated",
@@ -163,6 +164,14 @@ def parse_metrics(data) -> list[dict]:
     names = [s["metric"] for s in specs]
     if len(set(names)) != len(names):
         raise RolloutError(400, "invalid_metrics", "a metric is listed twice", "metrics")
+    if not any(not s.get("dry_run") for s in specs):
+        raise RolloutError(
+            400,
+            "no_blocking_metric",
+            "a rollout needs at least one blocking metric (not dry-run) to judge its phases: "
+            "list one, or leave metrics out for the defaults",
+            "metrics",
+        )
     return specs
 
 
@@ -268,6 +277,26 @@ def _latest_rollouts(channel, release_ids) -> dict[int, Rollout]:
 
 
 WITHDRAWN = (RolloutState.ABORTED, RolloutState.SUPERSEDED, RolloutState.ROLLED_BACK)
+
+
+def rollback_candidates(app, channel: Channel | None, version: str) -> list[Release]:
+    """Newest first: the enabled releases earlier than ``version`` that clients of ``channel``
+    (None: every channel of the app) can go back to: available there (an every-channel release,
+    or one of that channel alone) and not withdrawn (their latest rollout there not aborted,
+    superseded or rolled back)."""
+    releases = Release.objects.filter(app=app, disabled_at__isnull=True)
+    if channel is None:
+        releases = releases.filter(channel__isnull=True)
+        channels = list(Channel.objects.filter(app=app))
+    else:
+        releases = releases.filter(Q(channel__isnull=True) | Q(channel=channel))
+        channels = [channel]
+    older = [r for r in newest_first(releases) if parse(r.version) < parse(version)]
+    withdrawn: set[int] = set()
+    for each in channels:
+        latest = _latest_rollouts(each, [r.pk for r in older])
+        withdrawn |= {pk for pk, rollout in latest.items() if rollout.state in WITHDRAWN}
+    return [r for r in older if r.pk not in withdrawn]
 
 
 def start(
@@ -448,8 +477,22 @@ def abort(
     return won
 
 
-def restart(rollout: Rollout, *, reason: str = "", now: datetime | None = None) -> bool:
-    """An aborted rollout starts again at phase 0 with the same salt (same cohorts)."""
+def abort_on_breach(rollout: Rollout, *, reason: str, now: datetime | None = None) -> bool:
+    """The automatic abort of a guardrail breach: when another writer moved the rollout since it
+    was read (a pause, a resume, an approval), read it again and abort again while it is still
+    active. True when this call aborted it; False when it had already ended otherwise."""
+    while True:
+        if abort(rollout, reason=reason, now=now, automatic=True):
+            return True
+        rollout = _fresh(rollout)
+        if rollout.state not in ACTIVE_ROLLOUT_STATES:
+            return False
+
+
+def restart(rollout: Rollout, *, reason: str = "", now: datetime | None = None, user=None) -> bool:
+    """An aborted rollout starts again at phase 0 with the same salt (same cohorts), as its next
+    run: earlier approvals no longer count, and the person restarting it becomes its starter (so
+    someone else approves it)."""
     now = now or timezone.now()
     if rollout.state != RolloutState.ABORTED:
         raise RolloutError(409, "not_aborted", "only an aborted rollout can be restarted")
@@ -460,7 +503,13 @@ def restart(rollout: Rollout, *, reason: str = "", now: datetime | None = None) 
             return _move(
                 rollout,
                 "restarted",
-                _enter_phase(rollout, 0, now) | {"ended_at": None, "skip_analysis_phase": None},
+                _enter_phase(rollout, 0, now)
+                | {
+                    "ended_at": None,
+                    "skip_analysis_phase": None,
+                    "attempt": rollout.attempt + 1,
+                    "started_by_id": user.pk if getattr(user, "is_authenticated", False) else None,
+                },
                 reason=reason,
             )
     except IntegrityError:
@@ -561,6 +610,7 @@ def decide(
             with transaction.atomic():
                 RolloutApproval.objects.create(
                     rollout=rollout,
+                    attempt=rollout.attempt,
                     phase=phase,
                     user=user,
                     decision=decision,
@@ -575,7 +625,9 @@ def decide(
             abort(rollout, reason=f"rejected by {user.get_username()}: {reason.strip()}", now=now)
             return rollout
         approvers = (
-            RolloutApproval.objects.filter(rollout=rollout, phase=phase, decision="approve")
+            RolloutApproval.objects.filter(
+                rollout=rollout, attempt=rollout.attempt, phase=phase, decision="approve"
+            )
             .values("user")
             .distinct()
             .count()
@@ -602,7 +654,9 @@ def awaited_approvers(rollout: Rollout) -> dict:
     if rollout.state != RolloutState.AWAITING_APPROVAL:
         return {"needed": 0, "have": [], "missing": 0}
     have = list(
-        RolloutApproval.objects.filter(rollout=rollout, phase=rollout.phase, decision="approve")
+        RolloutApproval.objects.filter(
+            rollout=rollout, attempt=rollout.attempt, phase=rollout.phase, decision="approve"
+        )
         .select_related("user")
         .order_by("at")
     )
@@ -645,7 +699,10 @@ def supersede_for(active: list[Rollout], release: Release, *, user=None, now=Non
     now = now or timezone.now()
     started = []
     for old in active:
-        supersede(old, by=release, now=now)
+        while not supersede(old, by=release, now=now):  # another writer moved it: read again
+            old = _fresh(old)
+            if old.state not in ACTIVE_ROLLOUT_STATES:
+                break  # it ended meanwhile: nothing to supersede, its plan still carries over
         if rollout_blocked_by_budget(release):
             continue  # testers only until its budget override: nothing to roll out yet
         started.append(
@@ -674,7 +731,10 @@ def rollback(rollout: Rollout, *, reason: str, user=None, now=None) -> Release:
     if rollout.state != RolloutState.COMPLETED:
         raise RolloutError(409, "not_completed", "only a completed rollout is rolled back")
     bad = rollout.release
-    target = bad.rollback_target or stable_release(rollout.channel, bad)
+    eligible = rollback_candidates(rollout.app, rollout.channel, bad.version)
+    target = next((r for r in eligible if r.pk == bad.rollback_target_id), None)
+    if target is None:  # none chosen, or withdrawn/disabled since: the channel's stable release
+        target = stable_release(rollout.channel, bad)
     if target is None:
         raise RolloutError(409, "no_target", f"{bad.version} has no earlier release to go back to")
     with transaction.atomic():
@@ -799,16 +859,17 @@ def tick(now: datetime | None = None) -> list[int]:
         analysis_due = rollout.analysis_due_at is None or rollout.analysis_due_at <= now
         if not (hold_over or analysis_due):
             continue
+        claim = now + timedelta(seconds=CLAIM_SECONDS)
         claimed = (
             Rollout._base_manager.filter(pk=rollout.pk)
             .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
-            .update(claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+            .update(claimed_until=claim)
         )
         if claimed:
             from console.tasks import enqueue
 
             with transaction.atomic():
-                enqueue("releases.rollouts.analyse", rollout.pk)
+                enqueue("releases.rollouts.analyse", rollout.pk, claim=claim)
             queued.append(rollout.pk)
     return queued
 
@@ -886,8 +947,12 @@ def _measure(rollout: Rollout, spec: analysis.MetricSpec, start, end) -> analysi
     return analysis.measure(rollout.channel_id, spec, rollout.release.version, stable, start, end)
 
 
-def analyse(rollout_pk: int, now: datetime | None = None) -> str:
+def analyse(rollout_pk: int, now: datetime | None = None, claim: datetime | None = None) -> str:
     """Worker task: guardrails for every metric due, then (hold over) the phase verdict.
+
+    ``claim`` is the ``claimed_until`` the controller set when it queued this task; it is released
+    at the end only while it is still the current claim (a task that ran late must not release
+    the claim of the one queued after it). Without a claim (a direct call) no claim is touched.
 
     Returns what happened: ``idle``, ``measured``, ``aborted``, ``advanced``, ``extended``,
     ``paused``, ``waiting``.
@@ -897,7 +962,10 @@ def analyse(rollout_pk: int, now: datetime | None = None) -> str:
         try:
             return _analyse(rollout_pk, now)
         finally:
-            Rollout._base_manager.filter(pk=rollout_pk).update(claimed_until=None)
+            if claim is not None:
+                Rollout._base_manager.filter(pk=rollout_pk, claimed_until=claim).update(
+                    claimed_until=None
+                )
 
 
 def _analyse(rollout_pk: int, now: datetime) -> str:
@@ -941,8 +1009,7 @@ def _analyse(rollout_pk: int, now: datetime) -> str:
             outcome = "measured"
         breach = _breach(statuses(rollout, final=False))
         if breach:
-            abort(rollout, reason=breach, now=now, automatic=True)
-            return "aborted"
+            return "aborted" if abort_on_breach(rollout, reason=breach, now=now) else "idle"
         next_due = (
             min(
                 (last_at.get(s.metric, now) if s not in due else now)
@@ -984,8 +1051,7 @@ def _analyse(rollout_pk: int, now: datetime) -> str:
     final = statuses(rollout, final=True, extra=verdicts)
     breach = _breach(final)
     if breach:
-        abort(rollout, reason=breach, now=now, automatic=True)
-        return "aborted"
+        return "aborted" if abort_on_breach(rollout, reason=breach, now=now) else "idle"
     status = analysis.run_status(s for _, s in final)
     phase = rollout.current_phase
     if status == analysis.SUCCESSFUL:

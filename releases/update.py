@@ -87,12 +87,17 @@ def _candidate(release: Release, exp: exposure.Exposure, mandatory: bool) -> dic
 
 
 def _downgrade(channel: Channel, releases: list, runtime: Version, current: Version):
-    """The stable release for a client running a withdrawn release (its rollout on this channel
-    was aborted or superseded): the newest older release everyone may have, else (a
+    """The stable release for a client running a withdrawn release (disabled, or its rollout on
+    this channel aborted or superseded): the newest older release everyone may have, else (a
     ``rollout``-gated channel that let no older release out yet, e.g. the withdrawn one was its
     first rollout) the newest older one awaiting its rollout, else None."""
     mine = next((r for r in releases if parse(r.version) == current), None)
-    if mine is None or not exposure.exposures(channel, [mine])[mine.pk].withdrawn:
+    if mine is None:  # a disabled release is withdrawn too: its clients go back as well
+        disabled = Release.objects.for_channel(channel).filter(disabled_at__isnull=False)
+        mine = next((r for r in disabled.only("version") if parse(r.version) == current), None)
+        if mine is None:
+            return None
+    elif not exposure.exposures(channel, [mine])[mine.pk].withdrawn:
         return None
     older = [
         r for r in releases if parse(r.version) < current and in_range(runtime, r.runtime_range)

@@ -23,10 +23,17 @@ def make_zip(
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
         if with_manifest:
-            z.writestr("app.json", json.dumps(manifest or {"name": "demo"}))
+            z.writestr(_entry("app.json"), json.dumps(manifest or {"name": "demo"}))
         for name, data in (files or {}).items():
-            z.writestr(name, data)
+            z.writestr(_entry(name), data)
     return buffer.getvalue()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A fixed timestamp: the same files make the same bytes even across a clock tick."""
+    info = zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
 
 
 @pytest.fixture(autouse=True)

@@ -49,8 +49,19 @@ def test_the_controller_queues_due_analysis_once_with_two_controllers(rollout):
 
 def test_a_finished_analysis_releases_the_claim(rollout):
     rollouts.tick(at(1))
-    rollouts.analyse(rollout.pk, now=at(1))
+    claim = Rollout.objects.get(pk=rollout.pk).claimed_until
+    rollouts.analyse(rollout.pk, now=at(1), claim=claim)
     assert rollouts.tick(at(2.5)) == [rollout.pk]
+
+
+def test_a_late_analysis_keeps_the_claim_of_the_one_queued_after_it(rollout):
+    rollouts.tick(at(1))
+    late = Rollout.objects.get(pk=rollout.pk).claimed_until
+    after_expiry = late + timedelta(seconds=1)
+    assert rollouts.tick(after_expiry) == [rollout.pk]  # the claim ran out: queued again
+    current = Rollout.objects.get(pk=rollout.pk).claimed_until
+    rollouts.analyse(rollout.pk, now=after_expiry, claim=late)  # the first task, finally
+    assert Rollout.objects.get(pk=rollout.pk).claimed_until == current
 
 
 def test_healthy_numbers_promote_at_the_end_of_the_hold(client, channel, rollout):
@@ -137,7 +148,9 @@ def test_five_consecutive_provider_errors_abort(rollout):
 def test_dry_run_metrics_never_change_state(client, channel, app, bob):
     publish(app, "1.0.0")
     candidate = publish(app, "1.1.0")
-    dry = [{**CRASH[0], "dry_run": True}]
+    # A blocking metric that stays healthy: the failing dry-run one alone must not abort.
+    calm = {"metric": "error_rate", "threshold": 50, "relative": False, "min_samples": 1}
+    dry = [{**CRASH[0], "dry_run": True}, calm]
     rollout = rollouts.start(channel, candidate, user=bob, phases=PLAN, metrics=dry, now=T0)
     sessions(client, channel, "1.1.0", at=at(1), installs=20, launches=10, crashes_every=2)
     sessions(client, channel, "1.0.0", at=at(1), installs=20, launches=10)

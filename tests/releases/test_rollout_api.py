@@ -2,9 +2,10 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from accounts.tokens import create_token
-from releases.models import Rollout
+from releases.models import Release, Rollout
 from tests.releases.conftest import make_zip, publish
 
 
@@ -125,3 +126,41 @@ def test_a_hotfix_upload_on_a_reject_channel_is_a_409_naming_the_rollout(
         HTTP_AUTHORIZATION=f"Bearer {raw}",
     )
     assert response.status_code == 409 and "rollout" in response.json()["detail"]
+
+
+def test_a_rollout_without_a_blocking_metric_is_a_400(call, releases):
+    dry = [{"metric": "crash_rate", "threshold": 1, "dry_run": True}]
+    for metrics in ([], dry):
+        response = call("post", START, {"version": "1.1.0", "metrics": metrics})
+        assert (response.status_code, response.json()["error"]) == (400, "no_blocking_metric")
+
+
+def test_a_rollout_without_metrics_uses_the_defaults(call, releases):
+    body = call("post", START, {"version": "1.1.0"}).json()
+    assert {m["metric"] for m in body["metrics"]} >= {"crash_rate", "error_rate"}
+
+
+def test_an_upload_whose_superseding_rollout_cannot_start_is_a_409_storing_nothing(
+    client, bob, channel, releases
+):
+    channel.upload_policy = "supersede"
+    channel.save()
+    Rollout.objects.create(  # an older row whose metrics a rollout no longer accepts
+        app_id=channel.app_id,
+        channel=channel,
+        release=releases[1],
+        state="running",
+        phases=[{"percent": 5, "hold_seconds": 60}, {"percent": 100}],
+        metrics=[],
+        salt="legacy",
+        phase_started_at=timezone.now(),
+    )
+    _, raw = create_token(bob, "upload")
+    bundle = SimpleUploadedFile("b.zip", make_zip({"a.js": "2"}), content_type="application/zip")
+    response = client.post(
+        "/api/v1/apps/shop/releases",
+        {"version": "1.2.0", "bundle": bundle},
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    assert (response.status_code, response.json()["error"]) == (409, "rollout_not_superseded")
+    assert not Release.objects.filter(version="1.2.0").exists()

@@ -24,7 +24,9 @@ PLAN = [
 def waiting(channel, app, starter) -> Rollout:
     publish(app, "1.0.0")
     candidate = publish(app, "1.1.0")
-    rollout = rollouts.start(channel, candidate, user=starter, phases=PLAN, metrics=[], now=NOW)
+    rollout = rollouts.start(channel, candidate, user=starter, phases=PLAN, now=NOW)
+    # The default (blocking) metrics have no telemetry here: break-glass lets phase 1 end.
+    rollouts.skip_analysis(rollout, reason="approval tests: no telemetry")
     rollouts.analyse(rollout.pk, now=NOW + timedelta(seconds=1))
     rollout.refresh_from_db()
     assert rollout.state == "awaiting_approval"
@@ -168,3 +170,43 @@ def test_an_approved_phase_is_live_for_clients_at_once(rollout, becky):
     assert resolve(rollout.channel, newcomer)["version"] is None
     approve(rollout, becky)
     assert resolve(rollout.channel, newcomer)["reason"] == "ROLLOUT_MATCH"
+
+
+def restarted(rollout, by) -> Rollout:
+    """``rollout`` aborted, restarted by ``by`` and waiting for approval again."""
+    rollout.refresh_from_db()
+    if rollout.state != "aborted":
+        rollouts.abort(rollout, reason="look again", now=NOW)
+    rollouts.restart(rollout, user=by, now=NOW + timedelta(seconds=10))
+    rollout.refresh_from_db()
+    rollouts.skip_analysis(rollout, reason="approval tests: no telemetry")
+    rollouts.analyse(rollout.pk, now=NOW + timedelta(seconds=11))
+    rollout.refresh_from_db()
+    assert rollout.state == "awaiting_approval"
+    return rollout
+
+
+def test_after_a_restart_earlier_approvals_no_longer_count(app, channel, bob, becky, alice, alex):
+    channel.approvals_required = 2
+    channel.save()
+    rollout = waiting(channel, app, bob)
+    approve(rollout, becky)
+    rollout = restarted(rollout, by=alice)
+    approve(rollout, alex)
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.attempt) == ("awaiting_approval", 2)
+
+
+def test_after_a_restart_an_earlier_rejecter_decides_again(rollout, becky, bob):
+    binding = rollouts.approval_binding(rollout)
+    rollouts.decide(rollout.pk, becky, decision="reject", reason="no", now=NOW, **binding)
+    approve(restarted(rollout, by=bob), becky)
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.phase) == ("running", 1)
+
+
+def test_the_person_who_restarts_cannot_approve_the_restarted_run(rollout, becky):
+    rollout = restarted(rollout, by=becky)
+    with pytest.raises(rollouts.RolloutError) as refused:
+        approve(rollout, becky)
+    assert refused.value.code == "self_approval"
