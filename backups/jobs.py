@@ -142,7 +142,8 @@ def run_backup(
         return backup
     # Released only on a normal return: a job that dies (or a test's Crash) leaves its lease to
     # expire, exactly like a killed worker, and the reaper records what happened.
-    execute_backup(backup, held, hook=hook, on_progress=on_progress)
+    with leases.Keeper(held):
+        execute_backup(backup, held, hook=hook, on_progress=on_progress)
     leases.release(held)
     backup.refresh_from_db()
     return backup
@@ -302,14 +303,11 @@ def reap(now: datetime | None = None) -> int:
     A backup becomes failed ("worker lost"); a restore becomes rolled back after its scratch is
     removed (the target was never touched before the atomic swap).
     """
-    from backups.models import Lease
-
     now = now or timezone.now()
     reaped = 0
     for backup in Backup.objects.filter(status=Backup.Status.RUNNING).select_related("source"):
-        lease = Lease.objects.filter(source_id=backup.source_id).first()
-        if lease and lease.token == backup.fence and lease.expires_at and lease.expires_at >= now:
-            continue
+        if not leases.fence_off(backup.source_id, backup.fence, now=now):
+            continue  # its worker still holds the lease
         if transition(
             backup,
             action="backups.backup.failed",
@@ -324,8 +322,9 @@ def reap(now: datetime | None = None) -> int:
     for restore in Restore.objects.filter(status=Restore.Status.RUNNING).select_related(
         "backup__source"
     ):
-        lease = Lease.objects.filter(source_id=restore.backup.source_id).first()
-        if lease and lease.token == restore.fence and lease.expires_at and lease.expires_at >= now:
+        # Fence the worker off first: once the token moved on it can neither renew its lease
+        # nor swap, so removing its scratch cannot pull anything from under a live swap.
+        if not leases.fence_off(restore.backup.source_id, restore.fence, now=now):
             continue
         from backups import restores
 
@@ -387,7 +386,8 @@ def run_verify(run_pk: int, *, hook=None, now: datetime | None = None) -> Verify
             },
         )
         return run
-    run = _verify(run, held, hook)
+    with leases.Keeper(held):
+        run = _verify(run, held, hook)
     leases.release(held)
     return run
 
@@ -434,15 +434,12 @@ def _verify(run: VerifyRun, held: leases.Held, hook) -> VerifyRun:
         for object_id in wanted - repo.object_ids():
             problems.append({"object": object_id, "problem": "not in the index", "pack": ""})
         done = set(run.packs_done)
-        state = repo.verified_state()
         run.packs_total = len(by_pack)
         for pack in sorted(by_pack):
             if pack in done:
                 continue
             pack_problems = engine.verify_pack(repo, pack, by_pack[pack])
-            if not pack_problems:
-                state[pack] = timezone.now().isoformat()
-                repo.record_verified(state)
+            repo.record_pack_check(pack, timezone.now().isoformat(), ok=not pack_problems)
             run.packs_done = sorted(done | {pack})
             done.add(pack)
             run.objects_checked += len(by_pack[pack])
@@ -499,6 +496,7 @@ def _attribute(problems: list[dict], manifests: dict[int, dict]) -> list[dict]:
 def _record_backup_verification(run, backups, manifests, problems, repo) -> None:
     bad = {b for p in problems for b in p.get("backups", [])}
     state = repo.verified_state()
+    failed = repo.failed_state()
     locations = repo.packs()
     pack_of = {i: p for p, es in locations.items() for i, _ in es}
     now = timezone.now()
@@ -521,21 +519,25 @@ def _record_backup_verification(run, backups, manifests, problems, repo) -> None
             continue
         if b.pk not in manifests:
             continue
-        if run.level == VerifyRun.Level.STRUCTURE:
-            transition(
-                b,
-                action="backups.backup.structure_checked",
-                expect={"status": b.status},
-                changes={"structure_verified_at": now, "verify_problem": ""},
-            )
-            continue
         packs = {
             pack_of.get(i)
             for chunks in engine.objects_by_path(manifests[b.pk]).values()
             for i in chunks
         }
+        if run.level == VerifyRun.Level.STRUCTURE:
+            changes = {"structure_verified_at": now}
+            if not any(p in failed for p in packs):
+                # A data problem found earlier stays until its packs pass a data check.
+                changes["verify_problem"] = ""
+            transition(
+                b,
+                action="backups.backup.structure_checked",
+                expect={"status": b.status},
+                changes=changes,
+            )
+            continue
         times = [state.get(p) for p in packs]
-        if packs and all(times):
+        if packs and all(times) and not any(p in failed for p in packs):
             # Every pack the backup uses has been read and re-hashed (possibly by other slices):
             # the backup's data was verified as of the oldest of those reads.
             at = min(datetime.fromisoformat(t) for t in times)
@@ -557,7 +559,8 @@ def preview_retention(source: Source, now: datetime | None = None) -> list[dict]
             b.finished_at,
             b.parent_id,
             b.pinned,
-            bool(b.structure_verified_at or b.data_verified_at),
+            # Verified means a check passed and none has found a problem since.
+            bool((b.structure_verified_at or b.data_verified_at) and not b.verify_problem),
         )
         for b in backups
     ]
@@ -586,7 +589,8 @@ def run_retention(
                 decisions=plain,
                 error="skipped: another job holds this source",
             )
-    run = _retention(source, decisions, plain, now, hook)
+    with leases.Keeper(held):
+        run = _retention(source, decisions, plain, now, hook)
     leases.release(held)
     return run
 

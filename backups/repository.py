@@ -9,6 +9,7 @@ removes; they never make a backup look complete.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -57,6 +58,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def mkdir_durably(folder: Path) -> None:
+    """Create ``folder`` and any missing parents, fsyncing each new folder's parent so the new
+    entry (say a two-character pack folder under ``packs/``) survives a power cut."""
+    missing = []
+    p = folder
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            d.mkdir()
+        fsync_dir(d.parent)
+
+
 def write_once(path: Path, data: bytes, tmp_dir: Path) -> bool:
     """Write ``data`` durably at ``path`` unless it exists. Returns False if it already existed.
 
@@ -65,7 +80,7 @@ def write_once(path: Path, data: bytes, tmp_dir: Path) -> bool:
     """
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    mkdir_durably(path.parent)
     tmp = tmp_dir / f"{path.name}.{secrets.token_hex(6)}.tmp"
     with open(tmp, "xb") as fh:
         fh.write(data)
@@ -342,6 +357,26 @@ class Repository:
 
     def record_verified(self, state: dict[str, str]) -> None:
         replace_durably(self.path / "state" / "verified.json", json.dumps(state).encode(), self.tmp)
+
+    def failed_state(self) -> dict[str, str]:
+        """{packid: ISO time of its last failing data check}, for packs not checked good since."""
+        path = self.path / "state" / "failed.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def record_pack_check(self, pack: str, at: str, ok: bool) -> None:
+        """Record one pack's data check: a pass dates it in ``verified.json`` and clears an
+        earlier failure; a failure removes its pass date and is kept in ``failed.json``, so no
+        later run that skips the pack can count it as verified."""
+        verified, failed = self.verified_state(), self.failed_state()
+        if ok:
+            verified[pack] = at
+            failed.pop(pack, None)
+        else:
+            verified.pop(pack, None)
+            failed[pack] = at
+        # failed.json first: a crash between the two writes leaves the pack failed, never good.
+        replace_durably(self.path / "state" / "failed.json", json.dumps(failed).encode(), self.tmp)
+        self.record_verified(verified)
 
     # ----- garbage ------------------------------------------------------------------------------
     def prune(

@@ -15,6 +15,7 @@ restore is recorded ``rolled_back`` with its pre-restore backup linked.
 
 from __future__ import annotations
 
+import os
 import traceback
 from datetime import datetime
 from pathlib import Path
@@ -61,15 +62,63 @@ def _is_console_database(source: Source) -> bool:
     return Path(location).resolve() == Path(source.location).resolve()
 
 
+def real_path(path: str) -> str:
+    """One spelling per file: ``.``, ``..``, repeated slashes and symlinks (of every existing
+    parent) resolved, so two spellings of the same place compare equal."""
+    return os.path.realpath("/" + str(path).lstrip("/"))
+
+
+def _pg_place(dsn: str) -> tuple[str, int, str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(dsn)
+    return (
+        (parts.hostname or "localhost").lower(),
+        parts.port or 5432,
+        parts.path.lstrip("/"),
+    )
+
+
+def _refuse_other_places(source: Source, target: str) -> None:
+    """A target that is another registered source, or the console's own database, is refused:
+    replacing a source goes through that source's own restore (and its approval rules)."""
+    from backups.registry import console_source_spec
+
+    console_kind, console_location = console_source_spec()
+    if source.kind == Source.Kind.POSTGRES:
+        place = (*_pg_place(spec_for(source).location)[:2], target)
+        others = Source.objects.filter(kind=Source.Kind.POSTGRES).exclude(pk=source.pk)
+        taken = [o for o in others if _pg_place(o.location) == place]
+        is_console = console_kind == Source.Kind.POSTGRES and _pg_place(console_location) == place
+    else:
+        others = Source.objects.exclude(kind=Source.Kind.POSTGRES).exclude(pk=source.pk)
+        taken = [o for o in others if real_path(o.location) == target]
+        is_console = console_kind != Source.Kind.POSTGRES and real_path(console_location) == target
+    if is_console:
+        raise RestoreRefused(
+            "the target is the console's own database, which cannot be replaced while it runs"
+        )
+    if taken:
+        raise RestoreRefused(
+            f"the target is the location of source {taken[0].name!r}; "
+            "restore one of that source's backups to replace it"
+        )
+
+
 def describe(backup: Backup, target: str) -> dict:
     """What a restore of ``backup`` onto ``target`` will do (the wizard's preview)."""
     source = backup.source
     target = target or default_target(source)
     if source.kind == Source.Kind.POSTGRES:
         sources.check_database_name(target)
-    elif not target.startswith("/"):
-        raise sources.SourceError("the target must be an absolute path")
-    onto_source = target == default_target(source)
+        onto_source = target == default_target(source)
+    else:
+        if not target.startswith("/"):
+            raise sources.SourceError("the target must be an absolute path")
+        target = real_path(target)
+        onto_source = target == real_path(source.location)
+    if not onto_source:
+        _refuse_other_places(source, target)
     exists = _target_exists(source, target)
     return {
         "target": target,
@@ -238,7 +287,8 @@ def run_restore(
             },
         )
         return restore
-    _restore(restore, held, fail_at, hook)
+    with leases.Keeper(held):
+        _restore(restore, held, fail_at, hook)
     leases.release(held)
     restore.refresh_from_db()
     return restore
@@ -358,7 +408,7 @@ def _restore(restore: Restore, held: leases.Held, fail_at, hook) -> None:
 
 def _pre_restore_backup(restore: Restore, held: leases.Held, hook) -> Backup:
     source = restore.backup.source
-    onto_source = restore.target == default_target(source)
+    onto_source = restore.target_is_source
     with transaction.atomic():
         pre = Backup.objects.create(
             source=source,

@@ -21,7 +21,7 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 PG_ENV = {"PGCONNECT_TIMEOUT": "10"}
 
@@ -118,6 +118,39 @@ def redact_dsn(dsn: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[-1]}"))
 
 
+def split_password(dsn: str) -> tuple[str, str | None]:
+    """The DSN without its password, and the password (``None`` if it has none).
+
+    Commands get the first on their command line and the second in ``PGPASSWORD``, so the
+    password never shows in a process listing."""
+    parts = urlsplit(dsn)
+    password = unquote(parts.password) if parts.password is not None else None
+    if password is not None:
+        host = parts.netloc.rsplit("@", 1)[-1]
+        user = parts.netloc.rsplit("@", 1)[0].split(":", 1)[0]
+        parts = parts._replace(netloc=f"{user}@{host}" if user else host)
+    if parts.query:
+        query = parse_qsl(parts.query, keep_blank_values=True)
+        kept = [(k, v) for k, v in query if k != "password"]
+        for k, v in query:
+            if k == "password" and password is None:
+                password = v
+        parts = parts._replace(query=urlencode(kept))
+    return urlunsplit(parts), password
+
+
+def pg_command(
+    program: str, dsn: str, options: tuple[str, ...] = (), after: tuple[str, ...] = ()
+) -> tuple[list[str], dict[str, str]]:
+    """(argv, env) for a PostgreSQL client: the password goes in the environment only."""
+    bare, password = split_password(dsn)
+    env = {**os.environ, **PG_ENV}
+    env.pop("PGPASSWORD", None)
+    if password is not None:
+        env["PGPASSWORD"] = password
+    return [program, "--no-password", *options, "--dbname", bare, *after], env
+
+
 def dsn_with_database(dsn: str, dbname: str) -> str:
     parts = urlsplit(dsn)
     return urlunsplit(parts._replace(path="/" + dbname))
@@ -137,12 +170,8 @@ class PgDump:
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in close()
         try:
-            self.proc = subprocess.Popen(
-                ["pg_dump", "--no-password", "--format=plain", "--no-sync", "--dbname", dsn],
-                stdout=subprocess.PIPE,
-                stderr=self._stderr,
-                env={**os.environ, **PG_ENV},
-            )
+            argv, env = pg_command("pg_dump", dsn, ("--format=plain", "--no-sync"))
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, env=env)
         except FileNotFoundError:
             self._stderr.close()
             raise SourceError("pg_dump is not installed") from None
@@ -206,24 +235,8 @@ class DumpStats:
 
 
 def psql(dsn: str, sql: str) -> str:
-    proc = subprocess.run(
-        [
-            "psql",
-            "--no-password",
-            "-X",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "--dbname",
-            dsn,
-            "-c",
-            sql,
-        ],
-        capture_output=True,
-        env={**os.environ, **PG_ENV},
-        text=True,
-    )
+    argv, env = pg_command("psql", dsn, ("-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"), ("-c", sql))
+    proc = subprocess.run(argv, capture_output=True, env=env, text=True)
     if proc.returncode != 0:
         raise SourceError(f"psql failed: {proc.stderr.strip()[-2000:]}")
     return proc.stdout
@@ -267,24 +280,14 @@ class PsqlLoader:
     def __init__(self, dsn: str, stderr_path: Path):
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in close()
+        argv, env = pg_command(
+            "psql",
+            dsn,
+            ("-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction"),
+            ("-f", "-"),
+        )
         self.proc = subprocess.Popen(
-            [
-                "psql",
-                "--no-password",
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "--single-transaction",
-                "--dbname",
-                dsn,
-                "-f",
-                "-",
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=self._stderr,
-            env={**os.environ, **PG_ENV},
+            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, env=env
         )
 
     def write(self, data: bytes) -> None:

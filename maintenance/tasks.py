@@ -8,6 +8,7 @@ runs, and the outcome is written only with the fencing token the claim produced.
 
 from __future__ import annotations
 
+import logging
 import threading
 import traceback
 
@@ -20,6 +21,8 @@ from maintenance import jobtypes, runs, windows
 from maintenance.models import Run, RunState
 from maintenance.runcontext import RunContext, RunStopped, bind, unbind
 
+logger = logging.getLogger(__name__)
+
 
 class _Heartbeat(threading.Thread):
     def __init__(self, ctx: RunContext):
@@ -28,10 +31,17 @@ class _Heartbeat(threading.Thread):
         self.stop_event = threading.Event()
 
     def run(self) -> None:
+        # One failed beat (a locked SQLite file, a dropped PostgreSQL connection) must not end
+        # the heartbeat: the reaper would take the healthy run for lost and start a retry
+        # alongside it. Log it, drop the connection and beat again; only a lost lease stops us.
         try:
             while not self.stop_event.wait(runs.heartbeat_seconds()):
-                if not runs.flush(self.ctx):
-                    break
+                try:
+                    if not runs.flush(self.ctx):
+                        break
+                except Exception:
+                    logger.exception("heartbeat of maintenance run %s failed", self.ctx.run_pk)
+                    connection.close()
         finally:
             connection.close()
 

@@ -93,3 +93,20 @@ def test_prune_drops_unreferenced_objects_and_rewrites_mostly_empty_packs(tmp_pa
 def test_keys_derive_distinct_subkeys():
     keys = Keys(b"m" * 32)
     assert len({keys.data, keys.id, keys.secret}) == 3
+
+
+def test_a_new_pack_folder_is_made_durable_in_the_packs_directory(tmp_path, monkeypatch):
+    repo = Repository.init(tmp_path / "repo")
+    synced = set()
+    real_fsync = os.fsync
+
+    def observed_fsync(fd):
+        synced.add(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", observed_fsync)
+    repo.add(os.urandom(5000))
+    repo.flush_index()
+    packs = tmp_path / "repo" / "packs"
+    assert [p for p in packs.iterdir() if p.is_dir()]
+    assert packs.stat().st_ino in synced

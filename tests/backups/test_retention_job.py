@@ -61,3 +61,22 @@ def test_retention_waits_when_another_job_holds_the_source(three_fulls):
     run = run_retention(source.pk)
     assert "another job" in run.error
     assert RetentionRun.objects.get().removed == 0
+
+
+@pytest.mark.django_db
+def test_a_backup_with_a_recorded_problem_is_not_kept_as_the_newest_verified(three_fulls):
+    from audit.trail import transition
+
+    source, backups = three_fulls
+    newest = Backup.objects.get(pk=backups[2].pk)
+    assert newest.structure_verified_at or newest.data_verified_at
+    transition(
+        newest,
+        action="backups.backup.verification_failed",
+        expect={"status": newest.status},
+        changes={"verify_problem": "object abc: hash mismatch"},
+    )
+    run = run_retention(source.pk, dry_run=True)
+    kept = {d["backup"]: d["reasons"] for d in run.decisions if d["keep"]}
+    assert backups[1].pk in kept
+    assert "newest verified backup" in kept[backups[1].pk]

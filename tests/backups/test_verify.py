@@ -1,6 +1,7 @@
 import pytest
 
 from backups import repository
+from backups.engine import pack_in_slice
 from backups.jobs import Crash, repository_for, request_verify, run_verify
 from backups.models import Backup, VerifyRun
 from tests.backups.conftest import add, backup_now, read_tree, restore_now
@@ -134,3 +135,46 @@ def test_an_interrupted_data_check_resumes_where_it_stopped(backed_up):
     )
     assert run.status == VerifyRun.Status.PASSED
     assert seen[0] == "verified-pack:3"
+
+
+# A pack that failed its data check counts as unverified until it passes one again.
+def other_half(pack):
+    return 2 if pack_in_slice(pack, 1, 2) else 1
+
+
+@pytest.mark.django_db
+def test_a_slice_that_skips_a_corrupt_pack_does_not_date_the_backup_again(backed_up):
+    source, backup = backed_up
+    verify(source)
+    bad = damage(source, "flip")
+    assert verify(source).status == VerifyRun.Status.FAILED
+    verify(source, k=other_half(bad), t=2)
+    backup.refresh_from_db()
+    assert backup.data_verified_at is None
+    assert backup.verify_problem
+
+
+@pytest.mark.django_db
+def test_a_structural_check_keeps_a_data_problem_on_the_backup(backed_up):
+    source, backup = backed_up
+    damage(source, "flip")
+    verify(source)
+    verify(source, level="structure")
+    backup.refresh_from_db()
+    assert backup.verify_problem
+
+
+@pytest.mark.django_db
+def test_a_pack_that_passes_again_after_a_failure_dates_the_backup_again(backed_up):
+    from backups.jobs import repository_for
+
+    source, backup = backed_up
+    repo = repository_for(source)
+    pack = sorted(repo.packs())[0]
+    original = repo.pack_path(pack).read_bytes()
+    damage(source, "flip")
+    verify(source)
+    repo.pack_path(pack).write_bytes(original)
+    assert verify(source).status == VerifyRun.Status.PASSED
+    backup.refresh_from_db()
+    assert backup.data_verified_at is not None and not backup.verify_problem

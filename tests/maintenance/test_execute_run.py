@@ -203,3 +203,37 @@ def test_the_heartbeat_keeps_a_long_run_from_being_reaped_as_lost(settings, alic
     run.refresh_from_db()
     assert run.state == RunState.SUCCEEDED
     assert run.heartbeat_at > run.started_at + timedelta(seconds=1)
+
+
+@threaded
+def test_the_heartbeat_keeps_beating_after_one_failed_write(settings, alice, http_server):
+    from django.db import OperationalError
+    from django.db.backends.signals import connection_created
+
+    settings.MAINTENANCE_HEARTBEAT_SECONDS = 0.3
+    settings.MAINTENANCE_LEASE_SECONDS = 1.0
+    failures = []
+
+    def locked_once(execute, sql, params, many, context):
+        if not failures and sql.lstrip().upper().startswith("UPDATE"):
+            failures.append(sql)
+            raise OperationalError("database is locked")
+        return execute(sql, params, many, context)
+
+    def on_connect(sender, connection, **kwargs):
+        if threading.current_thread().name.startswith("heartbeat-run-"):
+            connection.execute_wrappers.append(locked_once)
+
+    connection_created.connect(on_connect)
+    try:
+        run = runs.run_now(health_job("steady", f"{http_server}/slow/2.5"), alice)
+        thread = threading.Thread(target=lambda: (execute_run(run.pk), connection.close()))
+        thread.start()
+        while thread.is_alive():
+            dispatcher.reap(timezone.now())
+            time.sleep(0.2)
+    finally:
+        connection_created.disconnect(on_connect)
+    run.refresh_from_db()
+    assert failures and run.state == RunState.SUCCEEDED
+    assert run.heartbeat_at > run.started_at + timedelta(seconds=1)
