@@ -70,13 +70,21 @@ def _noop(_step: str) -> None:
 class _Store:
     """Feeds chunks to the repository and keeps the counters."""
 
-    def __init__(self, repo: Repository, progress: Progress, report: ProgressFn, hook: Hook):
+    def __init__(
+        self,
+        repo: Repository,
+        progress: Progress,
+        report: ProgressFn,
+        hook: Hook,
+        check_stored: bool = False,
+    ):
         self.repo, self.progress, self.report, self.hook = repo, progress, report, hook
+        self.check_stored = check_stored  # full backups read reused objects back first
         self._last_report = 0.0
         self._first = True
 
     def put(self, chunk: bytes) -> str:
-        object_id, stored = self.repo.add(chunk)
+        object_id, stored = self.repo.add(chunk, check_stored=self.check_stored)
         p = self.progress
         p.bytes_read += len(chunk)
         p.objects += 1
@@ -148,12 +156,17 @@ def take_backup(
 
     ``parent`` is the parent backup's manifest (differential: the last full; incremental: the
     last backup): directory files whose size, mtime, ctime and inode match it, and that pass the
-    guards, are taken from it without being read again. A full backup reads everything.
+    guards, are taken from it without being read again. A full backup reads everything, and
+    reuses an already stored object only after reading that stored copy back (decrypt,
+    authenticate, decompress, re-hash, once per object per run); a missing or damaged copy is
+    stored again and counted in ``stats.objects_repaired``. Differential and incremental backups
+    trust the index (no read-back).
     """
     hook = hook or _noop
     prog = Progress()
     report = progress or (lambda p: None)
-    store = _Store(repo, prog, report, hook)
+    repo.reset_checks()
+    store = _Store(repo, prog, report, hook, check_stored=backup_type == "full")
     started = datetime.now(UTC)
     body: dict = {
         "format": 1,
@@ -248,6 +261,8 @@ def take_backup(
         "objects": prog.objects,
         "objects_new": prog.objects_new,
         "files": sum(1 for e in body["entries"] if e["type"] == "file"),
+        "objects_checked": repo.objects_checked,
+        "objects_repaired": repo.objects_repaired,
     }
     return body
 

@@ -222,6 +222,7 @@ def execute_backup(
             transition(
                 backup,
                 action="backups.backup.completed",
+                reason=completion_summary(stats),
                 expect={"status": "running", "fence": held.token},
                 changes={
                     "status": Backup.Status.COMPLETE,
@@ -246,6 +247,18 @@ def execute_backup(
     if verify_after if verify_after is not None else getattr(settings, "BACKUP_VERIFY_AFTER", True):
         verify_backup_structure(backup, repo)
     return backup
+
+
+def completion_summary(stats: dict) -> str:
+    """The completed backup's one-line summary (its audit reason): names the stored objects a
+    full backup found damaged and stored again, and is empty when there were none."""
+    repaired = stats.get("objects_repaired", 0)
+    if not repaired:
+        return ""
+    return (
+        f"read back {stats.get('objects_checked', 0)} stored object(s); "
+        f"{repaired} missing or damaged, stored again (repaired)"
+    )
 
 
 def _fail_backup(backup: Backup, held: leases.Held, exc: BaseException) -> None:

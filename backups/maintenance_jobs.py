@@ -20,6 +20,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from audit.models import AuditEvent
 from audit.trail import transition
 from backups import leases
 from backups.models import Backup, Lease, Restore, Source, VerifyRun
@@ -190,6 +191,15 @@ def run_backup(run_pk: int) -> str:
         f"{backup.type} backup #{backup.pk} of {source.name}{promoted}: "
         f"{_size(backup.bytes_read)} read, {_size(backup.new_bytes)} new, {verified}"
     )
+    # A full backup that found damaged stored objects says so in its completion audit row.
+    repaired = (
+        AuditEvent.objects.for_object(backup._meta.label_lower, backup.pk)
+        .filter(action="backups.backup.completed")
+        .values_list("reason", flat=True)
+        .first()
+    )
+    if repaired:
+        summary = f"{summary}; {repaired}"
     ctx.log(summary)
     return summary
 

@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -153,6 +154,12 @@ class Repository:
         self._pending_ids: set[str] = set()
         self._pending_size = 0
         self._unindexed: dict[str, list[tuple[str, int, int, int]]] = {}
+        # Full-backup check of reused objects (see add(check_stored=True)): per object, whether
+        # its stored copy read back good in this run, so each is read at most once per run.
+        self._checked: dict[str, bool] = {}
+        self._superseding: set[str] = set()  # re-stored ids whose new copy must win in the index
+        self.objects_checked = 0
+        self.objects_repaired = 0
         self.load_index()
 
     # ----- creation -----------------------------------------------------------------------------
@@ -185,14 +192,20 @@ class Repository:
 
     # ----- index --------------------------------------------------------------------------------
     def load_index(self) -> None:
+        """Read every index file, oldest first (by its ``written_ns``; files without one count as
+        oldest). An id indexed twice resolves to the newest entry: a full backup that found a
+        stored copy damaged writes a fresh copy, and that copy must win for later backups."""
         self._index.clear()
         self._index_files.clear()
-        for idx in sorted((self.path / "index").glob("*.idx")):
+        loaded = []
+        for idx in (self.path / "index").glob("*.idx"):
             data = json.loads(self._dctx.decompress(idx.read_bytes()))
-            self._index_files[idx.name] = list(data["packs"])
+            loaded.append((int(data.get("written_ns", 0)), idx.name, data))
+        for _, name, data in sorted(loaded, key=lambda t: (t[0], t[1])):
+            self._index_files[name] = list(data["packs"])
             for pack, entries in data["packs"].items():
                 for object_id, offset, length, raw_length in entries:
-                    self._index.setdefault(object_id, Location(pack, offset, length, raw_length))
+                    self._index[object_id] = Location(pack, offset, length, raw_length)
 
     def pack_path(self, pack: str) -> Path:
         return self.path / "packs" / pack[:2] / pack
@@ -226,11 +239,45 @@ class Repository:
             stored = self.keys.seal(stored, object_id.encode())
         return stored
 
-    def add(self, plaintext: bytes, object_id: str | None = None) -> tuple[str, int]:
-        """Store one object unless present. Returns (id, bytes newly stored: 0 if deduplicated)."""
+    def reset_checks(self) -> None:
+        """Start a new backup run: forget which stored copies were read back, zero the counts."""
+        self._checked.clear()
+        self.objects_checked = 0
+        self.objects_repaired = 0
+
+    def stored_copy_ok(self, object_id: str) -> bool:
+        """Read the indexed copy of ``object_id`` back (decrypt, authenticate, decompress,
+        re-hash), once per run: later calls answer from the run's cache."""
+        if object_id not in self._checked:
+            try:
+                self.get(object_id)
+                ok = True
+            except (CorruptObject, OSError):
+                ok = False
+            self._checked[object_id] = ok
+            self.objects_checked += 1
+        return self._checked[object_id]
+
+    def add(
+        self, plaintext: bytes, object_id: str | None = None, *, check_stored: bool = False
+    ) -> tuple[str, int]:
+        """Store one object unless present. Returns (id, bytes newly stored: 0 if deduplicated).
+
+        With ``check_stored`` (full backups), an already indexed object is reused only if its
+        stored copy reads back good; otherwise a fresh copy is written to a new pack and the index
+        points at it from then on (``objects_repaired`` counts these).
+        """
         object_id = object_id or self.object_id(plaintext)
-        if self.has(object_id):
+        if object_id in self._pending_ids:
             return object_id, 0
+        if object_id in self._index:
+            if not check_stored or self.stored_copy_ok(object_id):
+                return object_id, 0
+            self._superseding.add(object_id)
+            self._checked[object_id] = True  # the fresh copy is written from the source bytes
+            self.objects_repaired += 1
+        elif check_stored:
+            self._checked[object_id] = True
         stored = self._encode(object_id, plaintext)
         self._pending.append((object_id, stored, len(plaintext)))
         self._pending_ids.add(object_id)
@@ -255,7 +302,12 @@ class Repository:
         write_once(self.pack_path(pack), data, self.tmp)
         self._unindexed[pack] = entries
         for object_id, off, length, raw_length in entries:
-            self._index.setdefault(object_id, Location(pack, off, length, raw_length))
+            loc = Location(pack, off, length, raw_length)
+            if object_id in self._superseding:
+                self._index[object_id] = loc
+                self._superseding.discard(object_id)
+            else:
+                self._index.setdefault(object_id, loc)
         self._pending.clear()
         self._pending_ids.clear()
         self._pending_size = 0
@@ -271,7 +323,8 @@ class Repository:
         return name
 
     def _write_index(self, packs: dict[str, list]) -> str:
-        data = self._cctx.compress(json.dumps({"packs": packs}, sort_keys=True).encode())
+        body = {"packs": packs, "written_ns": time.time_ns()}
+        data = self._cctx.compress(json.dumps(body, sort_keys=True).encode())
         name = hashlib.sha256(data).hexdigest() + ".idx"
         write_once(self.path / "index" / name, data, self.tmp)
         self._index_files[name] = list(packs)

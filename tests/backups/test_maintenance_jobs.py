@@ -103,6 +103,16 @@ def test_what_the_backup_does_is_audited_as_the_maintenance_run(alice, app_db):
     assert event.actor_id == alice.pk and Backup.objects.get().requested_by == alice
 
 
+def test_a_full_backup_job_that_repairs_stored_objects_says_so(alice, app_db):
+    from tests.backups.test_full_repairs import flip_a_byte
+
+    run_job(alice, "backup", {"source": "app-db", "type": "full"}, name="first")
+    flip_a_byte(Backup.objects.get().source)
+    run = run_job(alice, "backup", {"source": "app-db", "type": "full"}, name="second")
+    assert run.state == RunState.SUCCEEDED
+    assert "stored again (repaired)" in run.summary
+
+
 def test_an_incremental_job_without_a_parent_says_it_took_a_full_backup(alice, app_db):
     run = run_job(alice, "backup", {"source": "app-db", "type": "incremental"})
     assert "full backup #" in run.summary
