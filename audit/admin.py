@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from audit.models import Approval, AuditEvent, ChainHead, ChangeRequest
+from console.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["seq", "at", "actor_label", "action", "object_type", "object_id", "ip"]
     list_filter = ["actor_kind", "object_type", "at"]
     search_fields = ["action", "actor_label", "object_id", "object_repr", "request_id"]
@@ -63,14 +64,5 @@ class ApprovalAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChainHead)
-class ChainHeadAdmin(admin.ModelAdmin):
+class ChainHeadAdmin(ReadOnlyAdmin):
     list_display = ["seq", "row_hash"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

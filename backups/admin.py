@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from backups.models import Backup, Lease, Restore, RetentionRun, Source, VerifyRun
+from console.admin import ReadOnlyAdmin
 
 
 @admin.register(Source)
@@ -49,21 +50,8 @@ class SourceAdmin(admin.ModelAdmin):
     )
 
 
-class ReadOnly(admin.ModelAdmin):
-    """State changes go through the audited transitions (pages and commands), never the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Backup)
-class BackupAdmin(ReadOnly):
+class BackupAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
         "source",
@@ -81,7 +69,7 @@ class BackupAdmin(ReadOnly):
 
 
 @admin.register(Restore)
-class RestoreAdmin(ReadOnly):
+class RestoreAdmin(ReadOnlyAdmin):
     list_display = (
         "pk",
         "backup",
@@ -95,15 +83,15 @@ class RestoreAdmin(ReadOnly):
 
 
 @admin.register(VerifyRun)
-class VerifyRunAdmin(ReadOnly):
+class VerifyRunAdmin(ReadOnlyAdmin):
     list_display = ("pk", "source", "level", "slice_k", "slice_t", "status", "finished_at")
 
 
 @admin.register(RetentionRun)
-class RetentionRunAdmin(ReadOnly):
+class RetentionRunAdmin(ReadOnlyAdmin):
     list_display = ("pk", "source", "at", "dry_run", "removed", "bytes_freed")
 
 
 @admin.register(Lease)
-class LeaseAdmin(ReadOnly):
+class LeaseAdmin(ReadOnlyAdmin):
     list_display = ("source", "holder", "token", "expires_at", "heartbeat_at")

@@ -3,6 +3,7 @@
 
 from django.contrib import admin
 
+from console.admin import ReadOnlyAdmin
 from maintenance.models import (
     Checklist,
     ChecklistItem,
@@ -57,7 +58,7 @@ class OccurrenceAdmin(admin.ModelAdmin):
 
 
 @admin.register(Run)
-class RunAdmin(admin.ModelAdmin):
+class RunAdmin(ReadOnlyAdmin):
     list_display = ["pk", "job", "state", "attempt", "priority", "started_at", "finished_at"]
     list_filter = ["state"]
     search_fields = ["job__name", "reason", "summary"]
@@ -103,7 +104,7 @@ class ChecklistAdmin(admin.ModelAdmin):
 
 
 @admin.register(DispatchLock)
-class DispatchLockAdmin(admin.ModelAdmin):
+class DispatchLockAdmin(ReadOnlyAdmin):
     """The dispatchers' lock row: shown for completeness, never edited."""
 
     list_display = ["pk", "held_by", "at"]

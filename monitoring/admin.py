@@ -5,15 +5,12 @@ Editing a rollup by hand would make it disagree with its histogram and the raw e
 
 from django.contrib import admin
 
+from console.admin import ReadOnlyAdmin as ConsoleReadOnlyAdmin
 from monitoring.models import Event, Install, Rollup, RollupBucket, VitalLast
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ConsoleReadOnlyAdmin):
+    allow_delete = True  # raw telemetry may be removed; rollups are pruned by time anyway
 
 
 @admin.register(Event)

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.db import models
 
+from console.admin import ReadOnlyAdmin as ConsoleReadOnlyAdmin
 from notifications.models import Delivery, EmailPreference, Notification, WebhookEndpoint
 
 
@@ -22,14 +23,10 @@ class EmailPreferenceAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written only by notifications.dispatch; the admin shows them."""
+class ReadOnlyAdmin(ConsoleReadOnlyAdmin):
+    """Written only by notifications.dispatch; the admin shows them (and may delete old ones)."""
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
+    allow_delete = True
 
 
 @admin.register(Notification)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from console.admin import ReadOnlyAdmin
 from releases.models import (
     App,
     Channel,
@@ -60,26 +61,13 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(Release)
-class ReleaseAdmin(admin.ModelAdmin):
+class ReleaseAdmin(ReadOnlyAdmin):
     """Read-only: releases are immutable and their few changes (disable, budget override) go
     through audited functions on the release page and in Approvals."""
 
     list_display = ["app", "version", "channel", "released_at", "budget_verdict", "disabled_at"]
     list_filter = ["budget_verdict", "mandatory"]
     search_fields = ["app__slug", "version", "bundle_sha256"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rollouts change only through releases.rollouts (compare-and-set, events, audit)."""
 
     def has_add_permission(self, request):
         return False
