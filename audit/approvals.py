@@ -187,33 +187,40 @@ def _check_open(cr: ChangeRequest, now: datetime) -> None:
         raise StateError(f"this change request is {cr.get_status_display().lower()}")
 
 
+def _decide(cr_id: int, user, decision: str, version: int, comment: str, now: datetime):
+    """Lock the request, check who decides and on what, and store the one decision per person
+    per payload version (the unique constraint turns a double click into a refusal)."""
+    cr = _locked(cr_id)
+    check_decider(cr, user)
+    _check_open(cr, now)
+    if version != cr.version:
+        raise StaleError(
+            f"the payload changed since you looked at it (version {version}, now "
+            f"{cr.version}); review it again"
+        )
+    try:
+        with transaction.atomic():
+            Approval.objects.create(
+                change_request=cr,
+                approver=user,
+                version=cr.version,
+                payload_hash=cr.payload_hash,
+                decision=decision,
+                comment=comment,
+                at=now,
+            )
+    except IntegrityError:
+        raise StateError("you have already decided on this version") from None
+    return cr
+
+
 def approve(
     cr_id: int, user, *, version: int, comment: str = "", now: datetime | None = None
 ) -> ChangeRequest:
     """Record ``user``'s approval of payload ``version``; reaching quorum approves the request."""
     now = now or timezone.now()
     with transaction.atomic():
-        cr = _locked(cr_id)
-        check_decider(cr, user)
-        _check_open(cr, now)
-        if version != cr.version:
-            raise StaleError(
-                f"the payload changed since you looked at it (version {version}, now "
-                f"{cr.version}); review it again"
-            )
-        try:
-            with transaction.atomic():
-                Approval.objects.create(
-                    change_request=cr,
-                    approver=user,
-                    version=cr.version,
-                    payload_hash=cr.payload_hash,
-                    decision=Approval.Decision.APPROVE,
-                    comment=comment,
-                    at=now,
-                )
-        except IntegrityError:
-            raise StateError("you have already decided on this version") from None
+        cr = _decide(cr_id, user, Approval.Decision.APPROVE, version, comment, now)
         count = cr.approvals.filter(version=cr.version, decision=Approval.Decision.APPROVE).count()
         record(
             "change.approved_by",
@@ -238,24 +245,7 @@ def deny(cr_id: int, user, *, version: int, comment: str, now: datetime | None =
     if not comment.strip():
         raise ApprovalError("a denial needs a reason")
     with transaction.atomic():
-        cr = _locked(cr_id)
-        check_decider(cr, user)
-        _check_open(cr, now)
-        if version != cr.version:
-            raise StaleError("the payload changed since you looked at it; review it again")
-        try:
-            with transaction.atomic():
-                Approval.objects.create(
-                    change_request=cr,
-                    approver=user,
-                    version=cr.version,
-                    payload_hash=cr.payload_hash,
-                    decision=Approval.Decision.DENY,
-                    comment=comment,
-                    at=now,
-                )
-        except IntegrityError:
-            raise StateError("you have already decided on this version") from None
+        cr = _decide(cr_id, user, Approval.Decision.DENY, version, comment, now)
         transition(
             cr,
             action="change.denied",

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.maintenance.conftest import env_for_test_database
+from tests.processes import env_for_test_database
 
 pytestmark = pytest.mark.browser
 

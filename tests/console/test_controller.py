@@ -1,4 +1,3 @@
-import os
 import subprocess
 import sys
 import time
@@ -7,10 +6,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection
 
 from console import controller
 from console.models import Heartbeat, WorkerProbe
+from tests.processes import env_for_test_database
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -39,22 +38,10 @@ def test_the_command_runs_a_bounded_number_of_ticks(capsys):
     assert "stopped after 2 ticks" in capsys.readouterr().out
 
 
-def _env_for_test_database() -> dict:
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    return env
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_real_controller_and_worker_prove_they_are_alive():
     """Start the real processes against the test database and watch the heartbeats arrive."""
-    env = _env_for_test_database()
+    env = env_for_test_database()
     procs = [
         subprocess.Popen(
             [sys.executable, "manage.py", "controller"],

@@ -75,23 +75,6 @@ def http_server():
     server.server_close()
 
 
-def env_for_test_database() -> dict:
-    """Environment for a child process (worker, controller) that must use the test database."""
-    import os
-
-    from django.db import connection
-
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        )
-    return env
-
-
 def health_job(name, url, **extra) -> Job:
     return make_job(name, job_type="health_check", params={"url": url, "timeout_s": 30}, **extra)
 

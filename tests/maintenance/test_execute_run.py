@@ -16,7 +16,8 @@ from django.utils import timezone
 from maintenance import dispatcher, jobtypes, runs
 from maintenance.models import Run, RunState
 from maintenance.tasks import execute_run
-from tests.maintenance.conftest import env_for_test_database, health_job, make_job, make_window
+from tests.maintenance.conftest import health_job, make_job, make_window
+from tests.processes import env_for_test_database
 
 pytestmark = pytest.mark.django_db
 # Tests with a second thread or process writing to the database need committed rows.

@@ -14,7 +14,8 @@ from django.conf import settings
 
 from maintenance import runs
 from maintenance.models import Run, RunState
-from tests.maintenance.conftest import QuietServer, env_for_test_database, health_job
+from tests.maintenance.conftest import QuietServer, health_job
+from tests.processes import env_for_test_database
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
