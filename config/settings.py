@@ -60,6 +60,10 @@ INSTALLED_APPS = [
     "monitoring",
     "backups",
     "maintenance",
+    "security",
+    "performance",
+    "dbhealth",
+    "fleet",
 ]
 
 MIDDLEWARE = [

@@ -10,9 +10,14 @@ urlpatterns = [
     path("monitoring/", include("monitoring.urls")),
     path("backups/", include("backups.urls")),
     path("maintenance/", include("maintenance.urls")),
+    path("security/", include("security.urls")),
+    path("performance/", include("performance.urls")),
+    path("dbhealth/", include("dbhealth.urls")),
+    path("fleet/", include("fleet.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("releases.api_urls")),
     path("api/v1/", include("monitoring.api_urls")),
+    path("api/v1/", include("fleet.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -68,7 +68,16 @@ def _named_urls(resolver=None, prefix="") -> set[str]:
 # Each area keeps its own rows in tests/<area>/access_matrix.py (MATRIX and PUBLIC dicts/sets
 # of the same shape, tested by that area's own test_access.py); all of them must cover every
 # named view together.
-AREAS = ["releases", "monitoring", "backups", "maintenance"]
+AREAS = [
+    "releases",
+    "monitoring",
+    "backups",
+    "maintenance",
+    "security",
+    "performance",
+    "dbhealth",
+    "fleet",
+]
 
 
 def _area_rows() -> tuple[set[str], set[str]]:

@@ -56,10 +56,12 @@ class _FlakyHandler(BaseHTTPRequestHandler):
     """/hang hangs for 60 s on the first request only, answers 200 at once afterwards."""
 
     calls = 0
+    hanging = threading.Event()
 
     def do_GET(self):
         type(self).calls += 1
         if self.path == "/hang" and type(self).calls == 1:
+            type(self).hanging.set()
             time.sleep(60)
         if self.path.startswith("/slow/"):
             time.sleep(float(self.path.rsplit("/", 1)[1]))
@@ -75,6 +77,7 @@ class _FlakyHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def flaky_server():
     _FlakyHandler.calls = 0
+    _FlakyHandler.hanging = threading.Event()
     server = QuietServer(("127.0.0.1", 0), _FlakyHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -104,6 +107,9 @@ def test_a_killed_workers_run_is_lost_and_retried_once(cluster, alice, flaky_ser
     running = _wait_for(
         lambda: Run.objects.filter(pk=run.pk, state=RunState.RUNNING).first(), 60, "claim"
     )
+    # A run is RUNNING a moment before its body sends the request; killing the worker in
+    # that moment would leave the hanging first answer to the retry.
+    assert _FlakyHandler.hanging.wait(30), "the first attempt never reached the server"
     os.kill(int(running.worker.rsplit(":", 1)[1]), signal.SIGKILL)
     _wait_for(lambda: Run.objects.filter(pk=run.pk, state=RunState.LOST).exists(), 60, "lost")
     retry = _wait_for(
