@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "performance",
     "dbhealth",
     "fleet",
+    "flags",
 ]
 
 MIDDLEWARE = [

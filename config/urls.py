@@ -14,6 +14,7 @@ urlpatterns = [
     path("performance/", include("performance.urls")),
     path("dbhealth/", include("dbhealth.urls")),
     path("fleet/", include("fleet.urls")),
+    path("flags/", include("flags.urls")),
     path("api/v1/", include("accounts.api_urls")),
     path("api/v1/", include("releases.api_urls")),
     path("api/v1/", include("monitoring.api_urls")),

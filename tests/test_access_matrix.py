@@ -77,6 +77,7 @@ AREAS = [
     "performance",
     "dbhealth",
     "fleet",
+    "flags",
 ]
 
 
