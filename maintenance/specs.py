@@ -279,35 +279,40 @@ def apply(doc: Document) -> dict[str, int]:
     return counts
 
 
+def job_spec(job: Job) -> dict[str, Any]:
+    """One job in the export format: what `jobs import` (and a deletion's audit row) can
+    recreate it from."""
+    return {
+        "name": job.name,
+        "type": job.job_type,
+        "schedule": job.schedule,
+        "timezone": job.timezone,
+        "max_duration": schedule.format_duration(job.max_duration),
+        "priority": job.priority,
+        "depends_on": sorted(p.name for p in job.depends_on.all()),
+        "params": job.params,
+        "description": job.description,
+        "retry": {
+            "attempts": job.retry_attempts,
+            "backoff": schedule.format_duration(job.retry_backoff),
+        },
+        "missed_runs": job.missed_policy,
+        "enabled": job.enabled,
+        "app": job.app.slug if job.app else None,
+        "owner": job.owner.get_username() if job.owner else None,
+        "notify": {
+            "started": job.notify_started,
+            "succeeded": job.notify_succeeded,
+            "slow_factor": job.slow_factor,
+        },
+    }
+
+
 def dump() -> dict[str, Any]:
-    jobs = []
-    for job in Job.objects.select_related("app", "owner").prefetch_related("depends_on"):
-        jobs.append(
-            {
-                "name": job.name,
-                "type": job.job_type,
-                "schedule": job.schedule,
-                "timezone": job.timezone,
-                "max_duration": schedule.format_duration(job.max_duration),
-                "priority": job.priority,
-                "depends_on": sorted(p.name for p in job.depends_on.all()),
-                "params": job.params,
-                "description": job.description,
-                "retry": {
-                    "attempts": job.retry_attempts,
-                    "backoff": schedule.format_duration(job.retry_backoff),
-                },
-                "missed_runs": job.missed_policy,
-                "enabled": job.enabled,
-                "app": job.app.slug if job.app else None,
-                "owner": job.owner.get_username() if job.owner else None,
-                "notify": {
-                    "started": job.notify_started,
-                    "succeeded": job.notify_succeeded,
-                    "slow_factor": job.slow_factor,
-                },
-            }
-        )
+    jobs = [
+        job_spec(job)
+        for job in Job.objects.select_related("app", "owner").prefetch_related("depends_on")
+    ]
     windows = []
     for w in Window.objects.select_related("app"):
         item = {

@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/<slug:name>/", views.job_detail, name="job"),
     path("jobs/<slug:name>/edit/", views.job_edit, name="job_edit"),
     path("jobs/<slug:name>/run/", views.job_run_now, name="job_run_now"),
+    path("jobs/<slug:name>/delete/", views.job_delete, name="job_delete"),
     path("plans/<int:pk>/run/", views.plan_run, name="plan_run"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),

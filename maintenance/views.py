@@ -20,7 +20,7 @@ from django_htmx.middleware import HtmxDetails
 
 from audit.trail import record, snapshot
 from console.dashboard import Card
-from maintenance import cadence, jobtypes, runs, schedule, validation, windows
+from maintenance import cadence, jobtypes, runs, schedule, specs, validation, windows
 from maintenance.dispatcher import open_checklist, reschedule
 from maintenance.forms import ChecklistAssignForm, JobForm, TickForm, WindowForm
 from maintenance.models import (
@@ -287,6 +287,45 @@ def job_run_now(request: Request, name: str) -> HttpResponse:
     run = runs.run_now(job, request.user)
     messages.success(request, f"Run #{run.pk} queued; it starts when a worker slot is free.")
     return redirect("maintenance:run", pk=run.pk)
+
+
+def deletion_blockers(job: Job) -> list[str]:
+    """Why this job cannot be deleted now; empty when it can."""
+    problems = []
+    active = job.runs.exclude(state__in=FINAL_STATES).count()
+    if active:
+        problems.append(f"{active} run(s) are queued or running; cancel them or let them finish")
+    dependents = sorted(job.dependents.values_list("name", flat=True))
+    if dependents:
+        problems.append("jobs depend on it: " + ", ".join(dependents))
+    plans = sorted(job.plans.values_list("name", flat=True))
+    if plans:
+        problems.append("maintenance plans include it: " + ", ".join(plans))
+    return problems
+
+
+@permission_required(RUN, raise_exception=True)
+@require_POST
+def job_delete(request: Request, name: str) -> HttpResponse:
+    """Deletes the job with its schedule and run history. The audit row keeps the job in the
+    export format (`manage.py jobs import` recreates it) and how many runs went with it."""
+    with transaction.atomic():
+        job = get_object_or_404(Job.objects.select_for_update(), name=name)
+        if request.POST.get("confirm", "").strip() != job.name:
+            messages.error(request, f"Type the job's name “{job.name}” to delete it.")
+            return redirect("maintenance:job", name=job.name)
+        problems = deletion_blockers(job)
+        if problems:
+            messages.error(request, "Not deleted: " + "; ".join(problems) + ".")
+            return redirect("maintenance:job", name=job.name)
+        record(
+            "maintenance.job_deleted",
+            job,
+            before={"spec": specs.job_spec(job), "runs": job.runs.count()},
+        )
+        job.delete()
+    messages.success(request, f"Deleted job “{name}” and its run history.")
+    return redirect("maintenance:jobs")
 
 
 @permission_required(RUN, raise_exception=True)

@@ -14,6 +14,7 @@ MATRIX = {
     "maintenance:job": ("GET", "/maintenance/jobs/{job}/", VIEWERS),
     "maintenance:job_edit": ("GET", "/maintenance/jobs/{job}/edit/", OPERATORS),
     "maintenance:job_run_now": ("POST", "/maintenance/jobs/{job}/run/", OPERATORS),
+    "maintenance:job_delete": ("POST", "/maintenance/jobs/{job}/delete/", OPERATORS),
     "maintenance:plan_run": ("POST", "/maintenance/plans/{plan}/run/", OPERATORS),
     "maintenance:run": ("GET", "/maintenance/runs/{run}/", VIEWERS),
     "maintenance:run_cancel": ("POST", "/maintenance/runs/{run}/cancel/", OPERATORS),
