@@ -58,7 +58,7 @@ def _is_console_database(source: Source) -> bool:
     if source.kind != kind:
         return False
     if kind == Source.Kind.POSTGRES:
-        return sources.redact_dsn(location) == source.location
+        return _pg_place(location) == _pg_place(source.location)
     return Path(location).resolve() == Path(source.location).resolve()
 
 
@@ -68,15 +68,32 @@ def real_path(path: str) -> str:
     return os.path.realpath("/" + str(path).lstrip("/"))
 
 
+def _pg_host(host: str | None) -> str:
+    """One spelling per server: no host (the local socket), ``localhost``, ``127.0.0.1`` and
+    ``::1`` are all this machine; other names are resolved to their sorted addresses, so a name
+    and its IP address compare equal. A name that does not resolve stays as written."""
+    import ipaddress
+    import socket
+
+    host = (host or "").strip().lower()
+    if not host or host.startswith("/") or host == "localhost":
+        return "local"
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except (OSError, UnicodeError):
+        return host
+    if all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        return "local"
+    return ",".join(sorted(addresses))
+
+
 def _pg_place(dsn: str) -> tuple[str, int, str]:
-    from urllib.parse import urlsplit
+    from urllib.parse import parse_qs, urlsplit
 
     parts = urlsplit(dsn)
-    return (
-        (parts.hostname or "localhost").lower(),
-        parts.port or 5432,
-        parts.path.lstrip("/"),
-    )
+    # libpq also takes the host from ?host=/run/postgresql (a socket directory).
+    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+    return (_pg_host(host), parts.port or 5432, parts.path.lstrip("/"))
 
 
 def _refuse_other_places(source: Source, target: str) -> None:

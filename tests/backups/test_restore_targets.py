@@ -83,3 +83,41 @@ def test_the_wizard_shows_the_refusal_for_a_respelled_other_source(
     )
     assert response.status_code == 400
     assert not Restore.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("postgres://u@localhost:5432/app", "postgres://u@127.0.0.1/app"),
+        ("postgres://u@127.0.0.1:5432/app", "postgres://u@[::1]:5432/app"),
+        ("postgres://u@/app?host=/run/postgresql", "postgres://u@LOCALHOST/app"),
+    ],
+)
+def test_spellings_of_one_local_postgres_server_are_one_place(a, b):
+    from backups.restores import _pg_place
+
+    assert _pg_place(a) == _pg_place(b)
+
+
+def test_other_ports_databases_and_servers_stay_apart():
+    from backups.restores import _pg_place
+
+    here = _pg_place("postgres://u@localhost:5432/app")
+    assert here != _pg_place("postgres://u@localhost:5433/app")
+    assert here != _pg_place("postgres://u@localhost:5432/other")
+    assert here != _pg_place("postgres://u@192.0.2.10:5432/app")
+
+
+@pytest.mark.django_db
+def test_a_source_spelled_with_localhost_is_still_refused_as_a_target(pg_db):
+    """The restoring source is registered as 127.0.0.1, the other as localhost: one server."""
+    from backups.restores import RestoreRefused, request_restore
+    from backups.sources import dsn_database
+
+    other_dsn = pg_db.replace("127.0.0.1", "localhost") + "_other"
+    assert "localhost" in other_dsn
+    add("other-db", "postgres", other_dsn)
+    backup = backup_now(add("app-db", "postgres", pg_db))
+    with pytest.raises(RestoreRefused, match="other-db"):
+        request_restore(backup, target=dsn_database(other_dsn), enqueue=False)
+    assert not Restore.objects.exists()
