@@ -564,22 +564,33 @@ def _record_backup_verification(run, backups, manifests, problems, repo) -> None
 
 # ----- retention ------------------------------------------------------------------------------
 def preview_retention(source: Source, now: datetime | None = None) -> list[dict]:
+    """What retention would keep and delete. The source's own backups form one series; the
+    pre-restore backups of each other place it was restored to form a series per place, judged
+    by the same policy (so the safety net of a restore elsewhere is neither kept forever nor
+    thrown away while it is the newest copy of that place)."""
     now = now or timezone.now()
-    backups = list(Backup.objects.complete().filter(source=source, location=""))
-    items = [
-        Item(
-            b.pk,
-            b.finished_at,
-            b.parent_id,
-            b.pinned,
-            # Verified means a check passed and none has found a problem since.
-            bool((b.structure_verified_at or b.data_verified_at) and not b.verify_problem),
-        )
-        for b in backups
-    ]
-    decisions = plan(items, source.retention_policy(), now)
-    by_id = {b.pk: b for b in backups}
-    return [{**d.as_dict(), "obj": by_id[d.id]} for d in decisions]
+    series: dict[str, list[Backup]] = {}
+    for b in Backup.objects.complete().filter(source=source).order_by("finished_at", "pk"):
+        series.setdefault(b.location, []).append(b)
+    policy = source.retention_policy()
+    out = []
+    for location in sorted(series):
+        backups = series[location]
+        items = [
+            Item(
+                b.pk,
+                b.finished_at,
+                b.parent_id,
+                b.pinned,
+                # Verified means a check passed and none has found a problem since.
+                bool((b.structure_verified_at or b.data_verified_at) and not b.verify_problem),
+            )
+            for b in backups
+        ]
+        by_id = {b.pk: b for b in backups}
+        for d in plan(items, policy, now):
+            out.append({**d.as_dict(), "location": location, "obj": by_id[d.id]})
+    return out
 
 
 def run_retention(

@@ -80,3 +80,23 @@ def test_a_backup_with_a_recorded_problem_is_not_kept_as_the_newest_verified(thr
     kept = {d["backup"]: d["reasons"] for d in run.decisions if d["keep"]}
     assert backups[1].pk in kept
     assert "newest verified backup" in kept[backups[1].pk]
+
+
+@pytest.mark.django_db
+def test_pre_restore_backups_of_another_place_are_pruned_as_their_own_series(three_fulls, tmp_path):
+    from tests.backups.conftest import restore_now
+
+    source, backups = three_fulls
+    elsewhere = tmp_path / "staging"
+    elsewhere.mkdir()
+    (elsewhere / "old.txt").write_text("what staging held")
+    restore_now(backups[-1], target=elsewhere)
+    restore_now(backups[-1], target=elsewhere)
+    pre = list(
+        Backup.objects.complete().filter(source=source, trigger="pre_restore").order_by("pk")
+    )
+    assert [b.location for b in pre] == [str(elsewhere)] * 2
+    run_retention(source.pk)
+    assert Backup.objects.get(pk=pre[0].pk).status == "deleted"
+    assert Backup.objects.get(pk=pre[1].pk).status == "complete"
+    assert Backup.objects.get(pk=backups[-1].pk).status == "complete"
