@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/v1/", include("releases.api_urls")),
     path("api/v1/", include("monitoring.api_urls")),
     path("api/v1/", include("fleet.api_urls")),
+    path("api/v1/", include("flags.api_urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -9,6 +9,8 @@ from releases.models import (
     RolloutApproval,
     RolloutEvent,
     RolloutMeasurement,
+    SwitchCheck,
+    SwitchProbe,
 )
 
 # Everything that changes update answers or approvals (and so needs the answer cache bumped and
@@ -101,3 +103,15 @@ class RolloutMeasurementAdmin(ReadOnlyAdmin):
 @admin.register(RolloutApproval)
 class RolloutApprovalAdmin(ReadOnlyAdmin):
     list_display = ["rollout", "phase", "user", "decision", "at"]
+
+
+@admin.register(SwitchCheck)
+class SwitchCheckAdmin(ReadOnlyAdmin):
+    list_display = ["rollout", "attempt", "started_at", "finished_at", "passed", "bundle_ok"]
+    list_filter = ["passed"]
+
+
+@admin.register(SwitchProbe)
+class SwitchProbeAdmin(ReadOnlyAdmin):
+    list_display = ["check_run", "url", "ok", "status", "latency_ms"]
+    list_filter = ["ok"]

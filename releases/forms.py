@@ -80,3 +80,81 @@ class PublishForm(forms.Form):
         self.fields["rollback_target"].choices = [("", "Computed")] + [
             (v, v) for v in rollback_choices
         ]
+
+
+class RolloutStartForm(forms.Form):
+    """Start a rollout of one release: a canary (a plan) or a blue-green (probes, window).
+    The fields of the other strategy are ignored (the page shows them all, pre-filled)."""
+
+    STRATEGIES = [("canary", "Canary (growing cohorts)"), ("blue_green", "Blue-green (switch)")]
+    PLANS = [
+        ("default", "5 % 10 min → 25 % 30 min → 50 % 1 h → 100 % (automatic)"),
+        ("approval", "Same, each step after the first approved by a person"),
+    ]
+
+    channel = forms.ChoiceField()
+    strategy = forms.ChoiceField(choices=STRATEGIES, required=False, initial="canary")
+    plan = forms.ChoiceField(choices=PLANS, required=False, initial="default", label="Canary plan")
+    probes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Health probes",
+        help_text="blue-green: backend URLs, one per line; each must answer 2xx in time "
+        "(redirects are not followed)",
+    )
+    probe_timeout = forms.FloatField(
+        required=False, min_value=0.1, max_value=30, initial=5, label="Probe timeout (s)"
+    )
+    window_seconds = forms.IntegerField(
+        required=False,
+        min_value=60,
+        max_value=7 * 86400,
+        initial=300,
+        label="Monitoring window (s)",
+        help_text="blue-green: after the switch; a breach flips back automatically",
+    )
+    restore_seconds = forms.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=30 * 86400,
+        initial=86400,
+        label="Restore period (s)",
+        help_text="blue-green: how long after completion the flip back stays available",
+    )
+    requires_approval = forms.BooleanField(
+        required=False, label="The switch needs approval (blue-green)"
+    )
+
+    def __init__(self, *args, channels: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["channel"].choices = [(c, c) for c in channels]
+
+    def clean_strategy(self) -> str:
+        return self.cleaned_data["strategy"] or "canary"
+
+    def clean_plan(self) -> str:
+        return self.cleaned_data["plan"] or "default"
+
+    def clean_probes(self) -> list[str]:
+        from releases.bluegreen import MAX_PROBES, parse_probe_url
+        from releases.rollouts import RolloutError
+
+        urls = [line.strip() for line in self.cleaned_data["probes"].splitlines() if line.strip()]
+        if len(urls) > MAX_PROBES:
+            raise forms.ValidationError(f"At most {MAX_PROBES} probes.")
+        if len(set(urls)) != len(urls):
+            raise forms.ValidationError("A URL is listed twice.")
+        for url in urls:
+            try:
+                parse_probe_url(url)
+            except RolloutError as exc:
+                raise forms.ValidationError(exc.detail) from None
+        return urls
+
+    def blue_green_options(self) -> dict:
+        d = self.cleaned_data
+        options = {"probes": d["probes"], "requires_approval": d["requires_approval"]}
+        for name in ("probe_timeout", "window_seconds", "restore_seconds"):
+            if d.get(name) is not None:
+                options[name] = d[name]
+        return options

@@ -225,8 +225,15 @@ ACTIVE_ROLLOUT_STATES = (
 )
 
 
+class Strategy(models.TextChoices):
+    CANARY = "canary", "Canary"
+    BLUE_GREEN = "blue_green", "Blue-green"
+
+
 class Rollout(models.Model):
-    """A canary of one release on one channel, moving through ``phases``.
+    """A rollout of one release on one channel, moving through ``phases``: a canary, or a
+    blue-green (``releases.bluegreen``: phase 0 = the idle slot, testers only, behind health
+    checks; phase 1 = all traffic for the monitoring window).
 
     Every change goes through ``releases.rollouts`` (compare-and-set on ``row_version``, an
     append-only ``RolloutEvent`` row, an audit row and a generation bump). The hold clock is
@@ -237,13 +244,17 @@ class Rollout(models.Model):
     class Step(models.TextChoices):
         HOLD = "hold", "Hold"
         ANALYZING = "analyzing", "Analyzing"
+        # Blue-green before its switch (phase 0): the new release sits in the idle slot.
+        STAGED = "staged", "Staged (testers only)"
+        CHECKING = "checking", "Health checks running"
+        CHECK_FAILED = "check_failed", "Health check failed"
 
     app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="rollouts")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="rollouts")
     release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="rollouts")
-    strategy = models.CharField(max_length=20, default="canary")
+    strategy = models.CharField(max_length=20, choices=Strategy.choices, default=Strategy.CANARY)
     state = models.CharField(max_length=20, choices=RolloutState.choices)
-    step = models.CharField(max_length=10, choices=Step.choices, default=Step.HOLD)
+    step = models.CharField(max_length=20, choices=Step.choices, default=Step.HOLD)
     phase = models.PositiveSmallIntegerField(default=0)
     phases = models.JSONField()  # [{"percent", "hold_seconds", "requires_approval"}]
     metrics = models.JSONField()  # monitoring.analysis.MetricSpec dicts
@@ -269,6 +280,12 @@ class Rollout(models.Model):
     restarted_from = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Blue-green only (empty / defaults for a canary): the pre-switch HTTP probes of the mini
+    # program's backend (URLs, each must answer 2xx within ``probe_timeout`` seconds, no
+    # redirects) and how long after completion the flip back stays available.
+    probes = models.JSONField(default=list, blank=True)
+    probe_timeout = models.FloatField(default=5.0)
+    restore_seconds = models.PositiveIntegerField(default=86400)
 
     objects = AuditedQuerySet.as_manager()
 
@@ -288,6 +305,10 @@ class Rollout(models.Model):
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_ROLLOUT_STATES
+
+    @property
+    def is_blue_green(self) -> bool:
+        return self.strategy == Strategy.BLUE_GREEN
 
     @property
     def percent(self) -> float:
@@ -391,3 +412,47 @@ class RolloutApproval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} of rollout #{self.rollout_id} phase {self.phase}"
+
+
+class SwitchCheck(models.Model):
+    """One run of a blue-green rollout's pre-switch health checks (its probes and the bundle
+    integrity check). ``passed`` is NULL while it runs and when it was abandoned (the process
+    running it died: ``finished_at`` set, ``summary`` says so); never True unless every probe
+    answered 2xx in time and the stored bundle re-hashed to the release's SHA-256."""
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="switch_checks")
+    attempt = models.PositiveIntegerField(default=1)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    passed = models.BooleanField(null=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # Bundle integrity: NULL until checked; the digest found on disk ("" when unreadable).
+    bundle_ok = models.BooleanField(null=True)
+    bundle_sha256 = models.CharField(max_length=64, blank=True)
+    bundle_detail = models.TextField(blank=True)
+    summary = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"switch check #{self.pk} of rollout #{self.rollout_id}"
+
+
+class SwitchProbe(models.Model):
+    """One HTTP probe of a switch check: what it asked, what came back and how fast."""
+
+    check_run = models.ForeignKey(SwitchCheck, on_delete=models.CASCADE, related_name="probes")
+    url = models.CharField(max_length=2000)
+    ok = models.BooleanField()
+    status = models.PositiveSmallIntegerField(null=True, blank=True)  # NULL: no HTTP answer
+    latency_ms = models.FloatField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.status or self.error}"

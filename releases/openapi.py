@@ -148,7 +148,7 @@ DOCUMENT: dict = {
                     "channel": {"type": "string"},
                     "version": {"type": "string"},
                     "stable_version": {"type": ["string", "null"]},
-                    "strategy": {"enum": ["canary"]},
+                    "strategy": {"enum": ["canary", "blue_green"]},
                     "state": {
                         "enum": [
                             "running",
@@ -160,7 +160,18 @@ DOCUMENT: dict = {
                             "superseded",
                         ]
                     },
-                    "step": {"enum": ["hold", "analyzing", None]},
+                    "step": {
+                        "enum": [
+                            "hold",
+                            "analyzing",
+                            "staged",
+                            "checking",
+                            "check_failed",
+                            None,
+                        ],
+                        "description": "staged / checking / check_failed: a blue-green before "
+                        "its switch",
+                    },
                     "phase": {"type": "integer", "description": "index into phases"},
                     "percent": {"type": "number"},
                     "phases": {"type": "array", "items": {"$ref": "#/components/schemas/Phase"}},
@@ -172,7 +183,56 @@ DOCUMENT: dict = {
                     "ended_at": {"type": ["string", "null"], "format": "date-time"},
                     "reason": {"type": "string"},
                     "metrics": {"type": "array", "items": {"type": "object"}},
+                    "blue_green": {"$ref": "#/components/schemas/BlueGreen"},
                     "events": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "BlueGreen": {
+                "type": "object",
+                "description": "Only on a blue-green rollout: its options, which slot is live, "
+                "and the last five pre-switch health checks",
+                "properties": {
+                    "probes": {"type": "array", "items": {"type": "string", "format": "uri"}},
+                    "probe_timeout": {"type": "number"},
+                    "window_seconds": {"type": "integer"},
+                    "restore_seconds": {"type": "integer"},
+                    "requires_approval": {"type": "boolean"},
+                    "live": {"enum": ["blue", "green"]},
+                    "blue": {"type": ["string", "null"], "description": "the previous release"},
+                    "green": {"type": "string", "description": "this rollout's release"},
+                    "restore_until": {"type": ["string", "null"], "format": "date-time"},
+                    "can_flip_back": {"type": "boolean"},
+                    "checks": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "id": {"type": "integer"},
+                                "attempt": {"type": "integer"},
+                                "started_at": {"type": "string", "format": "date-time"},
+                                "finished_at": {"type": ["string", "null"], "format": "date-time"},
+                                "passed": {
+                                    "type": ["boolean", "null"],
+                                    "description": "null: running, or abandoned",
+                                },
+                                "summary": {"type": "string"},
+                                "bundle": {"type": "object"},
+                                "probes": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "properties": {
+                                            "url": {"type": "string"},
+                                            "ok": {"type": "boolean"},
+                                            "status": {"type": ["integer", "null"]},
+                                            "latency_ms": {"type": ["number", "null"]},
+                                            "error": {"type": "string"},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
                 },
             },
             "Phase": {
@@ -381,7 +441,7 @@ DOCUMENT: dict = {
         },
         "/apps/{slug}/channels/{name}/rollouts": {
             "post": {
-                "summary": "Start a canary rollout of a release on a channel",
+                "summary": "Start a canary or blue-green rollout of a release on a channel",
                 "security": [{"bearer": []}],
                 "parameters": [
                     SLUG,
@@ -396,12 +456,48 @@ DOCUMENT: dict = {
                                 "required": ["version"],
                                 "properties": {
                                     "version": {"type": "string"},
-                                    "strategy": {"enum": ["canary"]},
+                                    "strategy": {"enum": ["canary", "blue_green"]},
                                     "phases": {
                                         "type": "array",
                                         "items": {"$ref": "#/components/schemas/Phase"},
-                                        "description": "default 5%/10 min, 25%/30 min, "
-                                        "50%/1 h, 100%",
+                                        "description": "canary only; default 5%/10 min, "
+                                        "25%/30 min, 50%/1 h, 100%",
+                                    },
+                                    "probes": {
+                                        "type": "array",
+                                        "maxItems": 10,
+                                        "items": {"type": "string", "format": "uri"},
+                                        "description": "blue_green only: backend URLs that "
+                                        "must answer 2xx (redirects not followed) before the "
+                                        "switch",
+                                    },
+                                    "window_seconds": {
+                                        "type": "integer",
+                                        "minimum": 60,
+                                        "maximum": 604800,
+                                        "default": 300,
+                                        "description": "blue_green only: the monitoring "
+                                        "window after the switch",
+                                    },
+                                    "probe_timeout": {
+                                        "type": "number",
+                                        "minimum": 0.1,
+                                        "maximum": 30,
+                                        "default": 5,
+                                    },
+                                    "restore_seconds": {
+                                        "type": "integer",
+                                        "minimum": 0,
+                                        "maximum": 2592000,
+                                        "default": 86400,
+                                        "description": "blue_green only: how long after "
+                                        "completion the flip back stays available",
+                                    },
+                                    "requires_approval": {
+                                        "type": "boolean",
+                                        "default": False,
+                                        "description": "blue_green only: the switch needs "
+                                        "the channel's approvers",
                                     },
                                     "metrics": {
                                         "type": "array",
@@ -414,12 +510,16 @@ DOCUMENT: dict = {
                 },
                 "responses": {
                     "201": _json("Rollout", "Started"),
-                    "400": _error("Bad phases, metrics, strategy or field"),
+                    "400": _error(
+                        "Bad phases, metrics, strategy, probes or field (blue-green options "
+                        "on a canary)"
+                    ),
                     **AUTH_ERRORS,
                     "404": _error("No such channel or release"),
                     "409": _error(
                         "An active rollout on the channel, release disabled, over budget "
-                        "without an override, or already completed"
+                        "without an override, already completed, or (blue-green) no earlier "
+                        "release live on the channel to keep as the blue slot"
                     ),
                 },
             }

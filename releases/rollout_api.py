@@ -1,11 +1,12 @@
-"""The rollouts CI API: start a canary, read it, abort it (token-authenticated JSON)."""
+"""The rollouts CI API: start a canary or a blue-green, read it, abort it (token-authenticated
+JSON)."""
 
 from __future__ import annotations
 
 from django.http import JsonResponse
 
 from accounts.api import ApiError, api_view, error, json_body
-from releases import rollouts
+from releases import bluegreen, rollouts
 from releases.models import App, Channel, Release, Rollout
 
 
@@ -29,7 +30,7 @@ def start(request, slug, name):
     if channel is None:
         raise ApiError(404, "not_found", f"no channel {slug}/{name}")
     data = json_body(request)
-    unknown = set(data) - {"version", "strategy", "phases", "metrics"}
+    unknown = set(data) - {"version", "strategy", "phases", "metrics", *bluegreen.OPTION_FIELDS}
     if unknown:
         raise ApiError(400, "invalid_field", f"unknown field(s) {', '.join(sorted(unknown))}")
     version = data.get("version")
@@ -38,6 +39,9 @@ def start(request, slug, name):
     release = Release.objects.for_channel(channel).filter(version=version).first()
     if release is None:
         raise ApiError(404, "not_found", f"no release {version} on {slug}/{name}")
+    # Blue-green options (probes, window_seconds, ...) go to its own parser; a canary refuses
+    # them with 400 rather than ignoring them.
+    options = {k: data[k] for k in bluegreen.OPTION_FIELDS if k in data}
     try:
         rollout = rollouts.start(
             channel,
@@ -46,6 +50,7 @@ def start(request, slug, name):
             phases=data.get("phases"),
             metrics=data.get("metrics"),
             strategy=data.get("strategy", "canary"),
+            blue_green=options or None,
         )
     except rollouts.RolloutError as exc:
         return _refused(exc)

@@ -8,10 +8,11 @@ from django.db.models import Count
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from monitoring.analysis import installs_seen
-from releases import rollouts
+from releases import bluegreen, rollouts
+from releases.forms import RolloutStartForm
 from releases.models import (
     ACTIVE_ROLLOUT_STATES,
     Channel,
@@ -127,6 +128,20 @@ def _context(request: HttpRequest, rollout: Rollout, **extra) -> dict:
     awaited = rollouts.awaited_approvers(rollout)
     waiting = rollout.state == RolloutState.AWAITING_APPROVAL
     held = rollout.held_seconds(now)
+    staged = rollout.is_blue_green and rollout.is_active and rollout.phase == 0
+    blue_green = None
+    if rollout.is_blue_green:
+        blue_green = {
+            "slots": bluegreen.slots(rollout, now),
+            "checks": bluegreen.recent_checks(rollout),
+            "window": bluegreen.window_seconds(rollout),
+            "requires_approval": bluegreen.requires_approval(rollout),
+            "staged": staged,
+            "can_switch": staged
+            and rollout.state == RolloutState.RUNNING
+            and rollout.step != Rollout.Step.CHECKING
+            and user.has_perm(MANAGE),
+        }
     return {
         "rollout": rollout,
         "phases": phases,
@@ -137,9 +152,11 @@ def _context(request: HttpRequest, rollout: Rollout, **extra) -> dict:
         "metrics": rollouts.metric_rows(rollout),
         "hold_left": (
             max(0, round(rollout.hold_target() - held))
-            if rollout.state in (RolloutState.RUNNING, RolloutState.PAUSED)
+            if rollout.state in (RolloutState.RUNNING, RolloutState.PAUSED) and not staged
             else None
         ),
+        "blue_green": blue_green,
+        "can_pause": rollout.state == RolloutState.RUNNING and not staged,
         "held": round(held),
         "awaited": awaited,
         "binding": rollouts.approval_binding(rollout),
@@ -263,6 +280,38 @@ def rollout_skip(request, pk):
     )
 
 
+@require_POST
+@permission_required(MANAGE, raise_exception=True)
+def rollout_switch(request, pk):
+    """Blue-green: run the pre-switch checks and, when they pass, switch all traffic (or ask
+    the approvers first when the switch needs approval)."""
+    rollout = _rollout(pk)
+    try:
+        outcome = bluegreen.request_switch(rollout, user=request.user)
+    except rollouts.RolloutError as exc:
+        messages.error(request, exc.detail)
+        return _back(request, rollout)
+    if outcome == "switched":
+        messages.success(request, "Health checks passed: all traffic is on the new release.")
+    elif outcome == "awaiting_approval":
+        messages.success(request, "The switch waits for approval; the checks run once approved.")
+    else:
+        messages.error(request, "Health checks failed: traffic is untouched. See the results.")
+    return _back(request, rollout)
+
+
+@require_POST
+@permission_required(MANAGE, raise_exception=True)
+def rollout_flip_back(request, pk):
+    """Blue-green: all traffic back to the previous release (the blue slot) at once."""
+    return _act(
+        request,
+        pk,
+        lambda r, reason: bluegreen.flip_back(r, reason=reason, user=request.user),
+        "Flipped back: every client is sent to the previous release.",
+    )
+
+
 def _int(value) -> int | None:
     try:
         return int(value)
@@ -296,34 +345,66 @@ def rollout_decide(request, pk):
         raise
     decision = request.POST.get("decision")
     done = "Rejected: the rollout is aborted." if decision == "reject" else "Approval recorded."
+    after = _rollout(pk)
+    if decision == "approve" and after.is_blue_green and after.step == Rollout.Step.CHECK_FAILED:
+        messages.error(request, "Approved, but the health checks failed: traffic is untouched.")
+        return _back(request, rollout)
+    if decision == "approve" and after.is_blue_green and after.phase == 1:
+        done = "Approved: health checks passed and all traffic is on the new release."
     messages.success(request, done)
     return _back(request, rollout)
 
 
-@require_POST
+CANARY_PLANS = {
+    "default": None,
+    "approval": [
+        {"percent": 5, "hold_seconds": 600},
+        {"percent": 25, "hold_seconds": 1800, "requires_approval": True},
+        {"percent": 50, "hold_seconds": 3600, "requires_approval": True},
+        {"percent": 100, "requires_approval": True},
+    ],
+}
+
+
+@require_http_methods(["GET", "POST"])
 @permission_required(MANAGE, raise_exception=True)
 def rollout_start(request, slug, version):
+    """GET: the start form (canary or blue-green). POST: start it; bad input re-renders the form
+    with its errors (400) and starts nothing; a refusal (an active rollout, no blue slot) too."""
     release = get_object_or_404(
         Release.objects.select_related("app"), app__slug=slug, version=version
     )
-    channel = Channel.objects.filter(app=release.app, name=request.POST.get("channel", "")).first()
-    if channel is None:
-        messages.error(request, "Choose a channel of this app.")
-        return redirect("releases:release", slug, version)
-    phases = None
-    if request.POST.get("plan") == "approval":
-        phases = [
-            {"percent": 5, "hold_seconds": 600},
-            {"percent": 25, "hold_seconds": 1800, "requires_approval": True},
-            {"percent": 50, "hold_seconds": 3600, "requires_approval": True},
-            {"percent": 100, "requires_approval": True},
-        ]
+    channels = list(Channel.objects.filter(app=release.app).values_list("name", flat=True))
+    form = RolloutStartForm(
+        request.POST if request.method == "POST" else None,
+        channels=channels,
+        initial={"channel": request.GET.get("channel", "")},
+    )
+    context = {"release": release, "app": release.app, "form": form}
+    if request.method == "GET":
+        return render(request, "releases/rollout_start.html", context)
+    if not form.is_valid():
+        return render(request, "releases/rollout_start.html", context, status=400)
+    data = form.cleaned_data
+    channel = Channel.objects.get(app=release.app, name=data["channel"])
+    options: dict = {}
+    if data["strategy"] == "blue_green":
+        options = {"strategy": "blue_green", "blue_green": form.blue_green_options()}
+    else:
+        options = {"phases": CANARY_PLANS[data["plan"]]}
     try:
-        rollout = rollouts.start(channel, release, user=request.user, phases=phases)
+        rollout = rollouts.start(channel, release, user=request.user, **options)
     except rollouts.RolloutError as exc:
-        messages.error(request, exc.detail)
-        return redirect("releases:release", slug, version)
-    messages.success(request, f"Rollout started: {rollout.percent:g} % of {channel.name}.")
+        field = exc.field if exc.field in form.fields else None
+        form.add_error(field, exc.detail)
+        status = exc.status if exc.status in (400, 409) else 400
+        return render(request, "releases/rollout_start.html", context, status=status)
+    if rollout.is_blue_green:
+        messages.success(
+            request, f"Blue-green staged on {channel.name}: testers only until the switch."
+        )
+    else:
+        messages.success(request, f"Rollout started: {rollout.percent:g} % of {channel.name}.")
     return redirect("releases:rollout", rollout.pk)
 
 

@@ -1,4 +1,9 @@
-"""Canary rollouts: the state machine, its one writer, the exposure provider and the controller.
+"""Rollouts: the state machine, its one writer, the exposure provider and the controller.
+
+Two strategies share it: a canary (phases of growing percent) and a blue-green
+(``releases.bluegreen``: phase 0 is the idle slot, testers only, left only through the
+health-checked switch; phase 1 is all traffic for the monitoring window, whose breach flips
+back).
 
 Every transition goes through ``_move``: a compare-and-set on ``Rollout.row_version``
 (``audit.trail.transition``), an append-only ``RolloutEvent`` row (actor, reason, before, after,
@@ -37,6 +42,7 @@ from releases.models import (
     RolloutEvent,
     RolloutMeasurement,
     RolloutState,
+    Strategy,
 )
 from releases.versioning import newest_first, next_versions, parse
 
@@ -271,7 +277,7 @@ def stable_release(channel: Channel, release: Release) -> Release | None:
 def _latest_rollouts(channel, release_ids) -> dict[int, Rollout]:
     latest: dict[int, Rollout] = {}
     rows = Rollout.objects.filter(channel=channel, release_id__in=release_ids).order_by("pk")
-    for rollout in rows.only("pk", "release_id", "state", "phase", "phases", "salt"):
+    for rollout in rows.only("pk", "release_id", "state", "phase", "phases", "salt", "strategy"):
         latest[rollout.release_id] = rollout
     return latest
 
@@ -306,14 +312,43 @@ def start(
     user=None,
     phases=None,
     metrics=None,
-    strategy: str = "canary",
+    strategy: str = Strategy.CANARY,
     now: datetime | None = None,
     reason: str = "",
+    blue_green: dict | None = None,
 ) -> Rollout:
+    """Start a rollout. ``blue_green`` (strategy ``blue_green`` only) holds its options:
+    ``probes``, ``window_seconds``, ``probe_timeout``, ``restore_seconds``,
+    ``requires_approval`` (``releases.bluegreen.parse_options``)."""
+    from releases import bluegreen
+
     now = now or timezone.now()
-    if strategy != "canary":
-        raise RolloutError(400, "invalid_strategy", "strategy must be canary", "strategy")
-    phases = parse_phases(phases)
+    extra: dict = {}
+    if strategy == Strategy.CANARY:
+        if blue_green:
+            raise RolloutError(
+                400,
+                "invalid_field",
+                f"{', '.join(sorted(blue_green))}: blue-green options need strategy blue_green",
+                sorted(blue_green)[0],
+            )
+        phases = parse_phases(phases)
+    elif strategy == Strategy.BLUE_GREEN:
+        if phases is not None:
+            raise RolloutError(
+                400,
+                "invalid_phases",
+                "a blue-green rollout has fixed phases (testers only, then 100 % for the "
+                "monitoring window): set window_seconds instead",
+                "phases",
+            )
+        options = bluegreen.parse_options(blue_green or {})
+        phases = options.pop("phases")
+        extra = options | {"step": Rollout.Step.STAGED}
+    else:
+        raise RolloutError(
+            400, "invalid_strategy", "strategy must be canary or blue_green", "strategy"
+        )
     metrics = parse_metrics(metrics)
     if release.app_id != channel.app_id or (
         release.channel_id is not None and release.channel_id != channel.pk
@@ -331,6 +366,13 @@ def start(
     ).exists():
         raise RolloutError(409, "already_completed", f"{release.version} is fully rolled out")
     stable = stable_release(channel, release)
+    if strategy == Strategy.BLUE_GREEN and stable is None:
+        raise RolloutError(
+            409,
+            "no_blue_slot",
+            f"blue-green needs a release already live on {channel} to keep as the restorable "
+            "slot; use a canary for the channel's first release",
+        )
     try:
         with transaction.atomic():
             rollout = Rollout.objects.create(
@@ -349,8 +391,11 @@ def start(
                 started_by=user if getattr(user, "is_authenticated", False) else None,
                 started_at=now,
                 reason=reason,
+                **extra,
             )
             after = _state(rollout) | {"version": release.version, "salt": rollout.salt}
+            if rollout.is_blue_green:
+                after |= {"strategy": strategy, "probes": rollout.probes}
             record("rollout.started", rollout, after=after, reason=reason)
             _event(rollout, "started", {}, after, reason)
             generation.bump()
@@ -372,19 +417,26 @@ def _clock_stop(rollout: Rollout, now: datetime) -> dict:
     return {"hold_accumulated": rollout.held_seconds(now), "clock_started_at": None}
 
 
+def _completion(index: int, now: datetime) -> dict:
+    return {
+        "state": RolloutState.COMPLETED,
+        "phase": index,
+        "step": Rollout.Step.HOLD,
+        "clock_started_at": None,
+        "ended_at": now,
+    }
+
+
 def _enter_phase(rollout: Rollout, index: int, now: datetime) -> dict:
+    """The changes that start phase ``index``. A canary's 100 % phase completes it; a
+    blue-green's holds there for its monitoring window, and its phase 0 is the staged slot."""
     phase = rollout.phases[index]
-    if float(phase["percent"]) >= 100:
-        return {
-            "state": RolloutState.COMPLETED,
-            "phase": index,
-            "step": Rollout.Step.HOLD,
-            "clock_started_at": None,
-            "ended_at": now,
-        }
+    if float(phase["percent"]) >= 100 and not rollout.is_blue_green:
+        return _completion(index, now)
+    step = Rollout.Step.STAGED if rollout.is_blue_green and index == 0 else Rollout.Step.HOLD
     return {
         "state": RolloutState.RUNNING,
-        "step": Rollout.Step.HOLD,
+        "step": step,
         "phase": index,
         "phase_started_at": now,
         "hold_accumulated": 0.0,
@@ -398,9 +450,11 @@ def _enter_phase(rollout: Rollout, index: int, now: datetime) -> dict:
 def advance(rollout: Rollout, *, now: datetime, reason: str, action: str = "advanced") -> bool:
     """Out of the current phase: into the next one, or into awaiting approval for it."""
     nxt = rollout.phase + 1
+    if rollout.is_blue_green and rollout.phase == 0:
+        # Out of the idle slot only through the health-checked switch (releases.bluegreen).
+        raise RolloutError(409, "switch_required", "a blue-green rollout moves on by its switch")
     if nxt >= len(rollout.phases):
-        last = len(rollout.phases) - 1
-        return _move(rollout, "completed", _enter_phase(rollout, last, now), reason=reason)
+        return _move(rollout, "completed", _completion(len(rollout.phases) - 1, now), reason=reason)
     if rollout.phases[nxt].get("requires_approval") and rollout.state == RolloutState.RUNNING:
         won = _move(
             rollout,
@@ -427,6 +481,12 @@ def pause(rollout: Rollout, *, reason: str, now: datetime | None = None, notify=
     now = now or timezone.now()
     if rollout.state != RolloutState.RUNNING:
         raise RolloutError(409, "not_running", f"the rollout is {rollout.get_state_display()}")
+    if rollout.is_blue_green and rollout.phase == 0:
+        raise RolloutError(
+            409,
+            "not_pausable",
+            "a staged blue-green rollout has no clock to stop: switch it or abort it",
+        )
     won = _move(
         rollout,
         "paused",
@@ -444,6 +504,8 @@ def resume(rollout: Rollout, *, reason: str = "", now: datetime | None = None) -
     if rollout.state != RolloutState.PAUSED:
         raise RolloutError(409, "not_paused", f"the rollout is {rollout.get_state_display()}")
     changes = {"state": RolloutState.RUNNING, "clock_started_at": now, "analysis_due_at": now}
+    if rollout.is_blue_green and rollout.phase == 0:
+        changes["step"] = Rollout.Step.STAGED
     # Resuming an inconclusive phase gives it another full look before pausing again.
     if rollout.held_seconds(now) >= rollout.hold_target():
         changes["hold_extension"] = rollout.hold_extension + _interval(rollout)
@@ -452,8 +514,15 @@ def resume(rollout: Rollout, *, reason: str = "", now: datetime | None = None) -
 
 @transaction.atomic  # the transition and its notification commit together
 def abort(
-    rollout: Rollout, *, reason: str, now: datetime | None = None, automatic: bool = False
+    rollout: Rollout,
+    *,
+    reason: str,
+    now: datetime | None = None,
+    automatic: bool = False,
+    action: str = "aborted",
 ) -> bool:
+    """Withdraw the release at once (``action`` names the event: a blue-green's is
+    ``flipped_back`` once its traffic was switched)."""
     now = now or timezone.now()
     if not reason.strip():
         raise RolloutError(400, "reason_required", "say why the rollout is aborted", "reason")
@@ -461,7 +530,7 @@ def abort(
         raise RolloutError(409, "not_active", f"the rollout is {rollout.get_state_display()}")
     won = _move(
         rollout,
-        "aborted",
+        action,
         {"state": RolloutState.ABORTED, "ended_at": now, "reason": reason.strip()}
         | _clock_stop(rollout, now),
         reason=reason.strip(),
@@ -470,7 +539,7 @@ def abort(
         _notify(
             rollout,
             EVENT_ABORTED,
-            f"{rollout} aborted" + (" automatically" if automatic else ""),
+            f"{rollout} {action.replace('_', ' ')}" + (" automatically" if automatic else ""),
             reason.strip(),
             f"abort:{rollout.row_version}",
         )
@@ -481,8 +550,11 @@ def abort_on_breach(rollout: Rollout, *, reason: str, now: datetime | None = Non
     """The automatic abort of a guardrail breach: when another writer moved the rollout since it
     was read (a pause, a resume, an approval), read it again and abort again while it is still
     active. True when this call aborted it; False when it had already ended otherwise."""
+    action = "aborted"
+    if rollout.is_blue_green and rollout.phase > 0:
+        action, reason = "flipped_back", reason.replace("automatic abort", "automatic flip back")
     while True:
-        if abort(rollout, reason=reason, now=now, automatic=True):
+        if abort(rollout, reason=reason, now=now, automatic=True, action=action):
             return True
         rollout = _fresh(rollout)
         if rollout.state not in ACTIVE_ROLLOUT_STATES:
@@ -638,15 +710,25 @@ def decide(
             after={"phase": phase, "approvers": approvers},
             reason=reason.strip(),
         )
+        switch = False
         if approvers >= max(1, rollout.channel.approvals_required):
             nxt = rollout.phase + 1
+            # A blue-green's approval lets its switch go ahead: the health checks run right
+            # after (outside this transaction) and only they move the traffic.
+            changes = (
+                {"state": RolloutState.RUNNING, "step": Rollout.Step.STAGED}
+                if rollout.is_blue_green and rollout.phase == 0
+                else _enter_phase(rollout, nxt, now)
+            )
             if not _move(
-                rollout,
-                "approved",
-                _enter_phase(rollout, nxt, now),
-                reason=f"approved by {approvers} approver(s)",
+                rollout, "approved", changes, reason=f"approved by {approvers} approver(s)"
             ):
                 raise RolloutError(409, "stale", "another decision moved the rollout first")
+            switch = rollout.is_blue_green and rollout.phase == 0
+    if switch:
+        from releases import bluegreen
+
+        bluegreen.check_and_switch(rollout, user=user, now=now)
     return rollout
 
 
@@ -705,15 +787,20 @@ def supersede_for(active: list[Rollout], release: Release, *, user=None, now=Non
                 break  # it ended meanwhile: nothing to supersede, its plan still carries over
         if rollout_blocked_by_budget(release):
             continue  # testers only until its budget override: nothing to roll out yet
+        plan = {"phases": old.phases}
+        if old.is_blue_green:
+            from releases import bluegreen
+
+            plan = {"strategy": Strategy.BLUE_GREEN, "blue_green": bluegreen.options_of(old)}
         started.append(
             start(
                 old.channel,
                 release,
                 user=user,
-                phases=old.phases,
                 metrics=old.metrics,
                 now=now,
                 reason=f"supersedes rollout #{old.pk} ({old.release.version})",
+                **plan,
             )
         )
     return started
@@ -819,6 +906,15 @@ def exposure_provider(channel, releases, exposures: dict) -> None:
         if rollout.state in ACTIVE_ROLLOUT_STATES:
             if exposures[release_pk].audience == "testers":
                 continue  # the budget keeps it with testers
+            if rollout.is_blue_green:
+                # Staged: the idle slot, testers only. Switched: all traffic at once, clients
+                # without an install id too (no cohort: nobody is bucketed out).
+                exposures[release_pk] = (
+                    exposure.Exposure.testers(reason_out="TESTERS_ONLY")
+                    if rollout.phase == 0
+                    else exposure.Exposure("everyone", reason_in="ROLLOUT_MATCH")
+                )
+                continue
             percent = float(rollout.phases[rollout.phase]["percent"])
             exposures[release_pk] = exposure.Exposure.cohort(percent, rollout.salt)
         elif rollout.state in WITHDRAWN:
@@ -838,18 +934,21 @@ def tick(now: datetime | None = None) -> list[int]:
     (conditional UPDATE: two controllers never both queue it) and queue its analysis."""
     now = now or timezone.now()
     queued = []
-    due = Rollout.objects.filter(
-        state__in=(RolloutState.RUNNING, RolloutState.AWAITING_APPROVAL)
-    ).only(
-        "pk",
-        "state",
-        "phase",
-        "phases",
-        "hold_accumulated",
-        "clock_started_at",
-        "hold_extension",
-        "analysis_due_at",
-        "claimed_until",
+    # A staged blue-green (phase 0) has nothing to analyse: only its switch moves it.
+    due = (
+        Rollout.objects.filter(state__in=(RolloutState.RUNNING, RolloutState.AWAITING_APPROVAL))
+        .exclude(strategy=Strategy.BLUE_GREEN, phase=0)
+        .only(
+            "pk",
+            "state",
+            "phase",
+            "phases",
+            "hold_accumulated",
+            "clock_started_at",
+            "hold_extension",
+            "analysis_due_at",
+            "claimed_until",
+        )
     )
     for rollout in due:
         hold_over = (
@@ -975,6 +1074,8 @@ def _analyse(rollout_pk: int, now: datetime) -> str:
         RolloutState.RUNNING,
         RolloutState.AWAITING_APPROVAL,
     ):
+        return "idle"
+    if rollout.is_blue_green and rollout.phase == 0:
         return "idle"
     skipped = rollout.skip_analysis_phase == rollout.phase
     outcome = "waiting"
@@ -1173,6 +1274,7 @@ def rollout_json(rollout: Rollout, *, events: int = 20) -> dict:
         "ended_at": rollout.ended_at.isoformat() if rollout.ended_at else None,
         "reason": rollout.reason,
         "metrics": metric_rows(rollout),
+        **({"blue_green": _blue_green_json(rollout, now)} if rollout.is_blue_green else {}),
         "events": [
             {
                 "at": e.at.isoformat(),
@@ -1186,3 +1288,9 @@ def rollout_json(rollout: Rollout, *, events: int = 20) -> dict:
             for e in rollout.events.order_by("-pk")[:events]
         ],
     }
+
+
+def _blue_green_json(rollout: Rollout, now: datetime) -> dict:
+    from releases import bluegreen
+
+    return bluegreen.as_json(rollout, now)

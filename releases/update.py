@@ -10,8 +10,9 @@ Two layers:
 
 ``answer`` glues them with the cache: plans are cached per (generation, channel, runtime,
 current), the key built only from normalised parameters (never the install id), and the cohort is
-chosen after the lookup. In steady state an update check reads two cache entries and one small
-file (the generation) and makes no database query.
+chosen after the lookup. In steady state an update check reads two cache entries (three with
+the channel's feature-flag states, see ``_flags``) and one small file (the generation) and makes
+no database query.
 
 Reasons: UPDATE_AVAILABLE, MANDATORY, TESTER, ROLLOUT_MATCH, ROLLOUT_EXCLUDED, TESTERS_ONLY,
 AWAITING_ROLLOUT (the newer release waits for its rollout on a ``rollout``-gated channel),
@@ -272,4 +273,17 @@ def answer(
     result["bucket"] = answer_bucket(
         cached, install_id, channel_salt(channel["app"], channel["name"])
     )
+    result["flags"] = _flags(gen, channel["id"], install_id, current)  # flags app hook
     return result
+
+
+# --- feature flags (the flags app; see flags/README.md) ----------------------------------------
+# The channel's flag states are cached beside the plans under the same generation (every flag
+# change bumps it); each install is evaluated from them without a database query.
+
+
+def _flags(gen: str, channel_id: int, install_id: str | None, current: str) -> dict:
+    from flags.evaluation import evaluate_all, states_for_channel
+
+    states = _memo(f"flags:states:{gen}:{channel_id}", lambda: states_for_channel(channel_id))
+    return evaluate_all(states, install_id, current) if states else {}

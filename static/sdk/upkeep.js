@@ -8,6 +8,7 @@
  *   ... render ...
  *   upkeep.ready();                      // after the first meaningful render
  *   const answer = await upkeep.checkForUpdate();
+ *   if (upkeep.flag("new-checkout") === "on") { ... }  // flags from the last update answer
  *   if (answer.version) await upkeep.download(answer);   // staged; active on the next start
  *
  * Safety contract (releases/README.md, RELEASES.md): a staged release is launched on the next
@@ -126,10 +127,21 @@
       const response = await this.fetch(`${this.baseUrl}/api/v1/update?${params}`);
       if (!response.ok) throw new Error(`update check failed: HTTP ${response.status}`);
       const answer = await response.json();
+      this._set("flags", answer.flags || {}); // feature flags: see flag()
       if (answer.version && this.failedHashes().includes(answer.sha256)) {
         return Object.assign({}, answer, {version: null, skipped: "FAILED_BEFORE"});
       }
       return answer;
+    }
+
+    /**
+     * Feature flags (flags/README.md): the variant of flag `key` for this install from the last
+     * update answer ("on", or an A/B variant name), or null when it is off, killed, unknown or
+     * no update check answered yet. Kept across restarts; the next checkForUpdate() refreshes it.
+     */
+    flag(key) {
+      const flags = this._get("flags") || {};
+      return Object.prototype.hasOwnProperty.call(flags, key) ? flags[key] : null;
     }
 
     /** Download the answer's bundle, verify its SHA-256 and stage it for the next start. */

@@ -36,6 +36,13 @@ MATRIX: dict[str, tuple[str, str, set[str]]] = {
         ROLLOUT_MANAGERS,
     ),
     "releases:rollout_decide": ("POST", "/releases/rollouts/{rollout}/decide/", APPROVERS),
+    # Blue-green (on {rollout}, a canary, they answer with a message: 302).
+    "releases:rollout_switch": ("POST", "/releases/rollouts/{rollout}/switch/", ROLLOUT_MANAGERS),
+    "releases:rollout_flip_back": (
+        "POST",
+        "/releases/rollouts/{rollout}/flip-back/",
+        ROLLOUT_MANAGERS,
+    ),
     "releases:rollout_promote": ("POST", "/releases/rollouts/{rollout}/promote/", BREAK_GLASS),
     "releases:rollout_skip": ("POST", "/releases/rollouts/{rollout}/skip/", BREAK_GLASS),
 }
