@@ -124,6 +124,25 @@ def cadences() -> list[CadenceTemplate]:
                     "Performance: database statistics and integrity.",
                 ),
                 JobTemplate(
+                    "weekly-performance-analysis",
+                    "performance_analysis",
+                    "0 5 * * 1",
+                    {},
+                    timedelta(minutes=30),
+                    "Performance analysis: a baseline per release, compared with the previous "
+                    "one, with measured bundle savings.",
+                ),
+                JobTemplate(
+                    "weekly-dependency-audit",
+                    "dependency_audit",
+                    "30 5 * * 1",
+                    {},
+                    timedelta(minutes=30),
+                    "Security updates: what every app ships, checked against the imported "
+                    "advisories.",
+                    priority=7,
+                ),
+                JobTemplate(
                     "weekly-clear-sessions",
                     "command",
                     "30 4 * * 0",

@@ -12,6 +12,11 @@ OUR_APPS = {
     "monitoring",
     "backups",
     "maintenance",
+    "security",
+    "performance",
+    "dbhealth",
+    "fleet",
+    "flags",
 }
 
 
