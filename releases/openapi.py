@@ -298,6 +298,12 @@ DOCUMENT: dict = {
                         ]
                     },
                     "bucket": {"type": ["integer", "null"], "minimum": 0, "maximum": 9999},
+                    "flags": {
+                        "type": "object",
+                        "description": "Feature flags that are on for this install: key → "
+                        "variant (flags that are off, killed or unknown are left out)",
+                        "additionalProperties": {"type": "string"},
+                    },
                 },
             },
         },

@@ -106,3 +106,13 @@ def test_the_flag_states_are_cached_once_per_channel_not_per_install(client, cha
     ask(client, channel, "a", current=current)
     ask(client, channel, "b", current=current)
     assert len([k for k in cache._cache if ":flags:states:" in k]) == 1
+
+
+def test_the_answer_has_exactly_the_fields_the_openapi_document_lists(client, channel, bob):
+    from releases.openapi import DOCUMENT
+
+    make_flag(channel, user=bob, testers={"dev-1": "on"})
+    answer = ask(client, channel)
+    schema = DOCUMENT["components"]["schemas"]["UpdateAnswer"]
+    assert set(answer) == set(schema["properties"])
+    assert answer["flags"] == {"new-checkout": "on"}
