@@ -90,6 +90,15 @@ def cadences() -> list[CadenceTemplate]:
                     priority=8,
                 ),
                 JobTemplate(
+                    "daily-index-health",
+                    "index_health",
+                    "45 2 * * *",
+                    {"target": "console"},
+                    timedelta(minutes=20),
+                    "Database maintenance: index usage, duplicates, invalid indexes, bloat and "
+                    "stale statistics of the console's database.",
+                ),
+                JobTemplate(
                     "daily-verify-audit",
                     "command",
                     "15 3 * * *",
@@ -122,6 +131,15 @@ def cadences() -> list[CadenceTemplate]:
                     {},
                     timedelta(minutes=30),
                     "Performance: database statistics and integrity.",
+                ),
+                JobTemplate(
+                    "weekly-reindex",
+                    "reindex",
+                    "30 3 * * 0",
+                    {"target": "console"},
+                    timedelta(hours=1),
+                    "Database maintenance: rebuild bloated or invalid indexes of the console's "
+                    "database, concurrently, one at a time.",
                 ),
                 JobTemplate(
                     "weekly-performance-analysis",

@@ -188,6 +188,7 @@ def test_adopting_a_cadence_creates_its_jobs_and_checklists(login, carol):
     login(carol).post("/maintenance/cadence/weekly/adopt/")
     assert set(Job.objects.values_list("name", flat=True)) == {
         "weekly-db-optimise",
+        "weekly-reindex",
         "weekly-performance-analysis",
         "weekly-dependency-audit",
         "weekly-clear-sessions",
