@@ -10,8 +10,12 @@ full ``pg_get_indexdef`` so "Recreate" can restore exactly that index.
 from __future__ import annotations
 
 import re
+import threading
+from datetime import timedelta
 
-from django.db import transaction
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from audit.trail import record, transition
@@ -432,16 +436,80 @@ def _run_sqlite(db: Db, target: Target, action: Action) -> dict:
     raise TargetError(f"{action.get_kind_display()} is not defined for SQLite")
 
 
+def heartbeat_seconds() -> float:
+    return float(getattr(settings, "DBHEALTH_HEARTBEAT_SECONDS", 10))
+
+
+def lease_seconds() -> float:
+    """A running action whose heartbeat is older than this is presumed lost."""
+    return float(getattr(settings, "DBHEALTH_LEASE_SECONDS", 120))
+
+
+def _beat(action_pk: int, stop: threading.Event) -> None:
+    """Renew the action's heartbeat until ``stop``; one failed write (a busy database) is
+    retried on the next beat rather than ending the heartbeat."""
+    try:
+        while not stop.wait(heartbeat_seconds()):
+            try:
+                Action.objects.filter(pk=action_pk, status=Status.RUNNING)._audited_update(
+                    heartbeat_at=timezone.now()
+                )
+            except DatabaseError:
+                continue
+    finally:
+        connection.close()
+
+
+def reap_lost(now=None) -> int:
+    """Controller hook: running actions whose worker stopped beating are recorded ``lost``."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=lease_seconds())
+    stale = Action.objects.filter(status=Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    )
+    lost = 0
+    for action in stale:
+        seen = action.heartbeat_at or action.started_at
+        detail = f"no heartbeat since {seen:%Y-%m-%d %H:%M:%S} UTC: its worker stopped"
+        if action.kind == Kind.REINDEX:
+            detail += " (an invalid _ccnew leftover is dropped on the next run)"
+        if transition(
+            action,
+            action="dbhealth.action.lost",
+            expect={"status": Status.RUNNING, "heartbeat_at": action.heartbeat_at},
+            changes={"status": Status.LOST, "finished_at": now, "detail": detail},
+        ):
+            lost += 1
+            from dbhealth.alerts import on_action_failed
+
+            on_action_failed(action)
+    return lost
+
+
 def execute(action_pk: int) -> Action:
     """Worker entry: claim the queued action, run it, record the outcome. Idempotent."""
     action = Action.objects.get(pk=action_pk)
+    now = timezone.now()
     if not transition(
         action,
         action="dbhealth.action.started",
         expect={"status": Status.QUEUED},
-        changes={"status": Status.RUNNING, "started_at": timezone.now()},
+        changes={"status": Status.RUNNING, "started_at": now, "heartbeat_at": now},
     ):
         return action
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_beat, args=(action.pk, stop), name=f"heartbeat-dbhealth-{action.pk}", daemon=True
+    )
+    beat.start()
+    try:
+        return _execute(action)
+    finally:
+        stop.set()
+        beat.join()
+
+
+def _execute(action: Action) -> Action:
     outcome: dict = {}
     status = Status.SUCCEEDED
     try:

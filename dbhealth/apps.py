@@ -18,4 +18,5 @@ class DbhealthConfig(AppConfig):
         )
         # Hourly is plenty: it only reads when a PostgreSQL target has no reading for today.
         controller.register("dbhealth.snapshot", analysis.snapshot_due, every_seconds=3600)
+        controller.register("dbhealth.reap", actions.reap_lost, every_seconds=30)
         dashboard.register("dbhealth", views.VIEW, views.dashboard_card)

@@ -120,6 +120,7 @@ class Action(models.Model):
         SUCCEEDED = "succeeded", "Succeeded"
         FAILED = "failed", "Failed"
         DENIED = "denied", "Not approved"
+        LOST = "lost", "Lost (its worker stopped)"
 
     target = models.CharField(max_length=80)
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -150,6 +151,9 @@ class Action(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Renewed by the running worker; a running action whose heartbeat is older than the lease is
+    # recorded lost by dbhealth.actions.reap_lost (a killed worker must not leave "running").
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     objects = ActionQuerySet.as_manager()
