@@ -1,5 +1,6 @@
 """Admin for the records, read-only: findings and scans change only through
-``security.findings`` / ``security.scanning``, advisories only through an OSV import."""
+``security.findings`` / ``security.scanning``, advisories only through an OSV import, security
+patches only through ``security.patches``."""
 
 from django.contrib import admin
 
@@ -13,6 +14,7 @@ from security.models import (
     OsvImport,
     Scan,
     ScanPackage,
+    SecurityPatch,
 )
 
 
@@ -70,3 +72,10 @@ class ScanPackageAdmin(ReadOnlyAdmin):
     list_display = ["scan", "ecosystem", "name", "version", "status", "skip_reason"]
     list_filter = ["status", "ecosystem"]
     search_fields = ["name"]
+
+
+@admin.register(SecurityPatch)
+class SecurityPatchAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "app", "channel", "version", "state", "created_at", "finished_at"]
+    list_filter = ["state"]
+    list_select_related = ["app", "channel"]

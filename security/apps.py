@@ -9,7 +9,7 @@ class SecurityConfig(AppConfig):
         from console import controller, dashboard, navigation
         from maintenance import jobtypes
         from notifications.events import register_event
-        from security import findings, jobs, views
+        from security import findings, jobs, patches, views
 
         findings.register_approval_kind()
         jobtypes.register(
@@ -28,9 +28,17 @@ class SecurityConfig(AppConfig):
             "A dependency audit found a critical or high vulnerability (or one came back).",
             default_email=True,
         )
+        register_event(
+            "security.patch_failed",
+            "Security patch failed or rolled back",
+            "A security patch stopped (a backup failed, the publish was refused) or failed its "
+            "checks and was rolled back.",
+            default_email=True,
+        )
         controller.register(
             "security.expire_suppressions", findings.expire_suppressions, every_seconds=60
         )
+        controller.register("security.patches", patches.requeue, every_seconds=60)
         navigation.register(
             navigation.NavItem(
                 "Security", "security:findings", "accounts.view_console", "/security/"

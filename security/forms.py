@@ -79,3 +79,74 @@ class OsvImportForm(forms.Form):
         label="OSV export (all.zip)",
         help_text="The per-ecosystem all.zip export (PyPI or npm): one JSON advisory per file.",
     )
+
+
+class PatchForm(forms.Form):
+    """Prepare a security patch of one app: the patched bundle, what it fixes, what is backed up
+    first and what is probed after (``security.patches.prepare`` checks the rest)."""
+
+    findings = forms.ModelMultipleChoiceField(
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The findings this release fixes; the re-scan must show their packages fixed.",
+    )
+    channel = forms.ModelChoiceField(queryset=None, to_field_name="name", empty_label=None)
+    version = forms.CharField(max_length=100, help_text="The next patch version is suggested.")
+    bundle = forms.FileField(help_text="The patched bundle: a zip with app.json at its root.")
+    changes = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line, 'type: text'; empty: one 'security' line per finding.",
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    sources = forms.ModelMultipleChoiceField(
+        queryset=None,
+        widget=forms.CheckboxSelectMultiple,
+        label="Back up first",
+        help_text="Each source gets a backup, and the patch waits until every one is complete.",
+    )
+    health_urls = forms.CharField(
+        required=False,
+        label="Health-check URLs",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line (at most 10); after publishing each must answer 2xx within the "
+        "timeout. Redirects are failures.",
+    )
+    health_timeout = forms.FloatField(
+        initial=5.0, min_value=0.1, max_value=30, label="Health-check timeout (seconds)"
+    )
+    start_rollout = forms.BooleanField(
+        required=False,
+        initial=True,
+        label="Start a canary when the checks pass",
+        help_text="Rollout-gated channels only: 10 % for 10 min, 50 % for 20 min, then 100 %. "
+        "Unticked, the release stays with testers until a release manager starts a rollout.",
+    )
+
+    def __init__(self, *args, app, **kwargs):
+        from backups.models import Source
+        from security.models import ACTIVE_STATES, Finding
+
+        super().__init__(*args, **kwargs)
+        self.fields["findings"].queryset = (
+            Finding.objects.filter(app=app, state__in=ACTIVE_STATES)
+            .select_related("advisory")
+            .order_by("package", "pk")
+        )
+        self.fields["findings"].label_from_instance = lambda f: (
+            f"{f.advisory.key} in {f.ecosystem}/{f.package} {', '.join(f.versions)} "
+            f"({f.severity}, {f.state})"
+        )
+        self.fields["channel"].queryset = app.channels.order_by("name")
+        self.fields["channel"].label_from_instance = lambda c: (
+            f"{c.name} ({'rollout-gated' if c.release_gate == 'rollout' else 'immediate'})"
+        )
+        self.fields["sources"].queryset = Source.objects.select_related("app").order_by("name")
+        self.fields["sources"].label_from_instance = lambda s: (
+            f"{s.name} ({s.get_kind_display()}"
+            + (f", {s.app.slug}" if s.app_id else ", console")
+            + ")"
+        )
+
+    def clean_health_urls(self) -> list[str]:
+        return [u.strip() for u in self.cleaned_data["health_urls"].splitlines() if u.strip()]

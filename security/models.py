@@ -312,3 +312,115 @@ class Finding(models.Model):
 
 def due_from(severity: str, since) -> object:
     return since + timedelta(days=SLA_DAYS.get(severity, SLA_DAYS[Severity.UNKNOWN]))
+
+
+# --------------------------------------------------------------------------- security patches
+
+
+class PatchState(models.TextChoices):
+    DRAFT = "draft", "Queued"
+    BACKING_UP = "backing_up", "Backing up"
+    PUBLISHING = "publishing", "Publishing"
+    CHECKING = "checking", "Checking"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+
+
+# A patch in one of these states is the app's active patch (at most one per app).
+ACTIVE_PATCH_STATES = [
+    PatchState.DRAFT,
+    PatchState.BACKING_UP,
+    PatchState.PUBLISHING,
+    PatchState.CHECKING,
+]
+
+
+class SecurityPatch(models.Model):
+    """The seed's *applySecurityPatch*: back up first, publish the patched release through the
+    normal pipeline, verify it (re-scan + HTTP health checks), roll back on failure.
+
+    State changes go through ``security.patches`` only (compare-and-set on ``row_version`` and
+    the worker's ``claim_token``, each with an audit row).
+    """
+
+    app = models.ForeignKey("releases.App", on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey("releases.Channel", on_delete=models.CASCADE, related_name="+")
+    findings = models.ManyToManyField(Finding, related_name="patches")
+    state = models.CharField(max_length=20, choices=PatchState.choices, default=PatchState.DRAFT)
+    reason = models.TextField(blank=True)  # why it failed / was rolled back
+    row_version = models.PositiveIntegerField(default=1)
+
+    # The patched release as uploaded, kept in the staging folder until it is published.
+    version = models.CharField(max_length=100)
+    changes = models.JSONField(default=list, blank=True)
+    notes = models.TextField(blank=True)
+    bundle_name = models.CharField(max_length=300, blank=True)
+    bundle_sha256 = models.CharField(max_length=64)
+    bundle_size = models.PositiveBigIntegerField()
+    start_rollout = models.BooleanField(default=True)
+
+    # What the patch backs up first and probes after.
+    sources = models.ManyToManyField("backups.Source", related_name="+")
+    backups = models.ManyToManyField("backups.Backup", related_name="+", blank=True)
+    health_urls = models.JSONField(default=list, blank=True)
+    health_timeout = models.FloatField(default=5.0)
+
+    # What happened.
+    release = models.ForeignKey(
+        "releases.Release", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    verify_scan = models.ForeignKey(
+        Scan, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    verify_detail = models.TextField(blank=True)
+    health_results = models.JSONField(default=list, blank=True)
+    rollout = models.ForeignKey(
+        "releases.Rollout", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    release_detail = models.TextField(blank=True)  # who the release reaches, in words
+    audit_detail = models.TextField(blank=True)  # the app-wide scan after success
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    backups_started_at = models.DateTimeField(null=True, blank=True)
+    backups_finished_at = models.DateTimeField(null=True, blank=True)
+    publish_started_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    checks_started_at = models.DateTimeField(null=True, blank=True)
+    checks_finished_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    rolled_back_at = models.DateTimeField(null=True, blank=True)
+
+    # The worker driving it: claimed by a conditional UPDATE, renewed while it works.
+    claim_token = models.CharField(max_length=32, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+
+    objects = AuditedQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["app"],
+                condition=Q(state__in=["draft", "backing_up", "publishing", "checking"]),
+                name="security_patch_one_active_per_app",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"security patch #{self.pk} ({self.version})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_PATCH_STATES
+
+    @property
+    def tone(self) -> str:
+        return {
+            PatchState.SUCCEEDED: "ok",
+            PatchState.FAILED: "bad",
+            PatchState.ROLLED_BACK: "bad",
+        }.get(self.state, "neutral")

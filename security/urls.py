@@ -13,4 +13,8 @@ urlpatterns = [
     path("scans/<int:pk>/", views.scan_detail, name="scan"),
     path("scans/upload/", views.report_upload, name="report_upload"),
     path("advisories/", views.advisories, name="advisories"),
+    path("patches/", views.patch_list, name="patches"),
+    path("patches/new/<slug:slug>/", views.patch_new, name="patch_new"),
+    path("patches/<int:pk>/", views.patch_detail, name="patch"),
+    path("patches/<int:pk>/cancel/", views.patch_cancel, name="patch_cancel"),
 ]

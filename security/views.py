@@ -10,25 +10,31 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.dashboard import Card
-from security import findings, osv, scanning
+from releases import uploads
+from security import findings, osv, patches, scanning
 from security.forms import (
     AcknowledgeForm,
     FindingFilterForm,
     OsvImportForm,
+    PatchForm,
     ReportForm,
     SuppressForm,
 )
 from security.models import (
+    ACTIVE_PATCH_STATES,
     ACTIVE_STATES,
     SLA_DAYS,
     SLA_STATES,
     Finding,
     FindingState,
     OsvImport,
+    PatchState,
     Scan,
+    SecurityPatch,
     Severity,
 )
 
@@ -95,6 +101,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
             "overdue_count": Finding.objects.overdue(now).count(),
             "sla_days": [(s, SLA_DAYS[s]) for s in SEVERITIES],
             "has_data": OsvImport.objects.exists(),
+            "can_patch": request.user.has_perm(patches.PUBLISH_PERMISSION),
         },
     )
 
@@ -111,6 +118,7 @@ def _finding_context(request, finding: Finding, **extra) -> dict:
         "can_acknowledge": can_act and finding.state in (FindingState.OPEN, FindingState.REGRESSED),
         "can_suppress": can_act and finding.state in findings.SUPPRESSIBLE and pending is None,
         "pending": pending,
+        "can_patch": user.has_perm(patches.PUBLISH_PERMISSION) and finding.state in ACTIVE_STATES,
         "ack_form": extra.pop("ack_form", None) or AcknowledgeForm(),
         "suppress_form": extra.pop("suppress_form", None) or SuppressForm(),
         **extra,
@@ -316,3 +324,132 @@ def dashboard_card(request) -> Card:
             ("Last complete scan", f"{timesince(last, now)} ago" if last else "never"),
         ],
     )
+
+
+# ---------------------------------------------------------------- security patches
+
+PUBLISH = patches.PUBLISH_PERMISSION
+publisher = permission_required(PUBLISH, raise_exception=True)
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+@publisher
+def patch_new(request: HttpRequest, slug: str) -> HttpResponse:
+    """Prepare a security patch. The bundle streams to disk through the releases upload handler,
+    which must be installed before the body is read: CSRF is checked inside."""
+    if request.method == "POST":
+        uploads.use_bundle_handler(request)
+    return _patch_new(request, slug)
+
+
+@csrf_protect
+def _patch_new(request: HttpRequest, slug: str) -> HttpResponse:
+    from releases.models import App
+
+    app = get_object_or_404(App, slug=slug)
+    active = SecurityPatch.objects.filter(app=app, state__in=ACTIVE_PATCH_STATES).first()
+    if request.method == "GET":
+        wanted = request.GET.get("finding", "")
+        form = PatchForm(app=app)
+        chosen = (
+            list(form.fields["findings"].queryset.filter(pk=wanted)) if wanted.isdigit() else []
+        )
+        form.initial = {
+            "version": patches.suggested_version(app),
+            "findings": chosen,
+            "sources": list(form.fields["sources"].queryset.filter(app=app)),
+            "health_timeout": 5.0,
+            "start_rollout": True,
+            "changes": patches.default_changes(chosen),
+        }
+        return render(request, "security/patch_new.html", _patch_new_context(app, form, active))
+    form = PatchForm(request.POST, request.FILES, app=app)
+    status = 400
+    upload_error = getattr(request, "bundle_upload_error", None)
+    if upload_error is not None:
+        form.is_valid()
+        form.add_error("bundle", upload_error.detail)
+    elif form.is_valid():
+        data = form.cleaned_data
+        try:
+            patch = patches.prepare(
+                app,
+                user=request.user,
+                channel=data["channel"],
+                findings=list(data["findings"]),
+                version=data["version"],
+                bundle=data["bundle"],
+                bundle_name=data["bundle"].name,
+                sources=list(data["sources"]),
+                health_urls=data["health_urls"],
+                health_timeout=data["health_timeout"],
+                changes=data["changes"],
+                notes=data["notes"],
+                start_rollout=data["start_rollout"],
+            )
+        except patches.PatchError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
+            status = exc.status
+        else:
+            messages.success(request, f"Security patch {patch.version} queued: backups run first.")
+            return redirect("security:patch", pk=patch.pk)
+    return render(
+        request, "security/patch_new.html", _patch_new_context(app, form, active), status=status
+    )
+
+
+def _patch_new_context(app, form, active) -> dict:
+    from releases.publishing import latest_release
+
+    latest = latest_release(app)
+    return {"app": app, "form": form, "active": active, "latest": latest}
+
+
+@view_console
+def patch_list(request: HttpRequest) -> HttpResponse:
+    rows = list(
+        SecurityPatch.objects.select_related("app", "channel", "release", "requested_by")[:200]
+    )
+    return render(request, "security/patches.html", {"patches": rows})
+
+
+def _patch_context(request, patch: SecurityPatch) -> dict:
+    percent, label = patches.progress(patch)
+    linked = list(patch.findings.select_related("advisory").order_by("pk"))
+    return {
+        "patch": patch,
+        "percent": percent,
+        "progress_label": label,
+        "steps": patches.steps(patch),
+        "backups": list(patch.backups.select_related("source").order_by("pk")),
+        "sources": list(patch.sources.order_by("name")),
+        "linked": linked,
+        "can_cancel": request.user.has_perm(PUBLISH) and patch.state == PatchState.DRAFT,
+        "poll_url": reverse("security:patch", args=[patch.pk]) if patch.is_active else "",
+    }
+
+
+@view_console
+def patch_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patch = get_object_or_404(
+        SecurityPatch.objects.select_related(
+            "app", "channel", "release", "requested_by", "verify_scan", "rollout"
+        ),
+        pk=pk,
+    )
+    template = "security/patch.html#live" if request.htmx else "security/patch.html"
+    return render(request, template, _patch_context(request, patch))
+
+
+@require_POST
+@publisher
+def patch_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    patch = get_object_or_404(SecurityPatch, pk=pk)
+    try:
+        patches.cancel(patch, request.user, reason=request.POST.get("reason", ""))
+    except patches.PatchError as exc:
+        messages.error(request, exc.detail)
+        return redirect("security:patch", pk=pk)
+    messages.success(request, "Cancelled: nothing was backed up or published.")
+    return redirect("security:patch", pk=pk)

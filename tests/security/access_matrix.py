@@ -1,11 +1,13 @@
 """Who may open each security page (see test_access.py and tests/test_access_matrix.py).
 
-Paths name ``{finding}`` and ``{scan}``, filled in by test_access.py's fixture.
+Paths name ``{finding}``, ``{scan}``, ``{patch}`` and ``{app}``, filled in by test_access.py's
+fixture.
 """
 
 EVERYONE_WITH_A_ROLE = {"dave", "carol", "bob", "alice"}
 OPERATORS = {"carol", "alice"}  # accounts.run_maintenance
 ADMIN = {"alice"}
+PUBLISHERS = {"bob", "alice"}  # accounts.publish_release: security patches publish a release
 
 MATRIX: dict[str, tuple[str, str, set[str]]] = {
     "security:findings": ("GET", "/security/", EVERYONE_WITH_A_ROLE),
@@ -16,5 +18,9 @@ MATRIX: dict[str, tuple[str, str, set[str]]] = {
     "security:scan": ("GET", "/security/scans/{scan}/", EVERYONE_WITH_A_ROLE),
     "security:report_upload": ("GET", "/security/scans/upload/", OPERATORS),
     "security:advisories": ("GET", "/security/advisories/", ADMIN),
+    "security:patches": ("GET", "/security/patches/", EVERYONE_WITH_A_ROLE),
+    "security:patch": ("GET", "/security/patches/{patch}/", EVERYONE_WITH_A_ROLE),
+    "security:patch_new": ("GET", "/security/patches/new/{app}/", PUBLISHERS),
+    "security:patch_cancel": ("POST", "/security/patches/{patch}/cancel/", PUBLISHERS),
 }
 PUBLIC: set[str] = set()

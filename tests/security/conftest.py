@@ -1,9 +1,14 @@
-"""Real zips built in memory: OSV exports and release bundles with lock/requirements files."""
+"""Real zips built in memory: OSV exports and release bundles with lock/requirements files;
+for the security patch tests a loopback health backend, a vulnerable app with a real finding and
+real backup sources (a directory tree and a SQLite database)."""
 
 from __future__ import annotations
 
+import http.server
 import io
 import json
+import threading
+import time
 import zipfile
 
 import pytest
@@ -12,6 +17,7 @@ from django.core.cache import cache
 from releases import publishing, update
 from releases.models import App
 from security import osv
+from tests.backups.conftest import add, make_sqlite, make_tree
 
 T = "2026-01-01T00:00:00Z"
 
@@ -113,3 +119,87 @@ def app(db):
 @pytest.fixture
 def channel(app):
     return publishing.create_channel(app, name="production")
+
+
+# --------------------------------------------------------------------------- security patches
+
+TESTER = "tester-install"
+VULNERABLE = {"package-lock.json": lock_v3({"lodash": "4.17.20"})}
+FIXED = {"package-lock.json": lock_v3({"lodash": "4.17.21"})}
+
+
+class _Backend(http.server.BaseHTTPRequestHandler):
+    """The mini program's backend: /ok 200, /down 503, /moved 302, /slow 200 after 1.5 s."""
+
+    def do_GET(self):
+        if self.path == "/slow":
+            time.sleep(1.5)
+        status = {"/ok": 200, "/health": 204, "/down": 503, "/moved": 302, "/slow": 200}.get(
+            self.path, 404
+        )
+        body = b"" if status == 204 else (b"fine" if status == 200 else b"nope")
+        self.send_response(status)
+        if status == 302:
+            self.send_header("Location", "/ok")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class _QuietServer(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass  # a probe that gave up (timeout) closes before the slow answer is written
+
+
+@pytest.fixture
+def backend():
+    server = _QuietServer(("127.0.0.1", 0), _Backend)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def data_dir(settings, tmp_path):
+    settings.DATA_DIR = tmp_path / "data"
+    settings.DATA_DIR.mkdir()
+    return settings.DATA_DIR
+
+
+@pytest.fixture
+def vulnerable(app, channel, data_dir):
+    """shop 1.0.0 on production (rolled out to everyone) ships lodash 4.17.20, vulnerable to
+    GHSA-1 (fixed in 4.17.21): one open finding."""
+    from security import findings, scanning
+    from security.models import Finding
+    from tests.releases.rollout_support import rolled_out
+
+    load_osv(
+        advisory(
+            "GHSA-1",
+            "lodash",
+            ecosystem="npm",
+            events=[{"introduced": "0"}, {"fixed": "4.17.21"}],
+        )
+    )
+    release = publish(app, "1.0.0", VULNERABLE, channel=channel)
+    rolled_out(channel, release)
+    publishing.set_testers(channel, [TESTER])
+    channel.refresh_from_db()
+    findings.reconcile([scanning.scan_release(release, channel=channel)], closes=True)
+    return Finding.objects.get()
+
+
+@pytest.fixture
+def sources(app, tmp_path):
+    """Two real sources of the app: a directory tree and a SQLite database."""
+    return [
+        add("shop-files", "directory", make_tree(tmp_path / "files"), app=app),
+        add("shop-db", "sqlite", make_sqlite(tmp_path / "shop.sqlite3", rows=50), app=app),
+    ]

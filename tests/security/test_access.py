@@ -8,12 +8,14 @@ import pytest
 from security import scanning
 from security.findings import reconcile
 from tests.access import PERSONAS, assert_role_access, assert_sent_to_sign_in
+from tests.backups.conftest import add, make_tree
 from tests.security.access_matrix import MATRIX
 from tests.security.conftest import advisory, load_osv, lock_v3, publish
+from tests.security.patch_support import prepare
 
 
 @pytest.fixture
-def objects(app):
+def objects(app, channel, alice, data_dir, tmp_path):
     load_osv(advisory("GHSA-1", "lodash", ecosystem="npm"))
     result = scanning.scan_release(
         publish(app, "1.0.0", {"package-lock.json": lock_v3({"lodash": "1.0.0"})})
@@ -21,7 +23,10 @@ def objects(app):
     reconcile([result], closes=True)
     from security.models import Finding
 
-    return {"finding": Finding.objects.get().pk, "scan": result.scan.pk}
+    finding = Finding.objects.get()
+    source = add("shop-files", "directory", make_tree(tmp_path / "files"), app=app)
+    patch = prepare(app, channel, finding, alice, [source], [])
+    return {"finding": finding.pk, "scan": result.scan.pk, "patch": patch.pk, "app": app.slug}
 
 
 @pytest.fixture
@@ -42,7 +47,10 @@ def test_each_role_gets_what_it_may_and_403_otherwise(client, objects, people, n
     assert_role_access(client, people[persona], method, path.format(**objects), persona in allowed)
 
 
-def test_an_unknown_finding_or_scan_is_404(login, dave, objects):
+def test_an_unknown_finding_scan_patch_or_app_is_404(login, dave, bob, objects):
     client = login(dave)
     assert client.get("/security/findings/999999/").status_code == 404
     assert client.get("/security/scans/999999/").status_code == 404
+    assert client.get("/security/patches/999999/").status_code == 404
+    client = login(bob)
+    assert client.get("/security/patches/new/no-such-app/").status_code == 404

@@ -12,6 +12,7 @@ import pytest
         "advisoryrecord",
         "affectedpackage",
         "osvimport",
+        "securitypatch",
     ],
 )
 def test_an_admin_can_list_each_security_record(login, alice, model):
@@ -20,3 +21,7 @@ def test_an_admin_can_list_each_security_record(login, alice, model):
 
 def test_findings_cannot_be_added_in_the_admin(login, alice):
     assert login(alice).get("/admin/security/finding/add/").status_code == 403
+
+
+def test_security_patches_cannot_be_added_in_the_admin(login, alice):
+    assert login(alice).get("/admin/security/securitypatch/add/").status_code == 403
