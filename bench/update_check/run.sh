@@ -12,7 +12,8 @@
 # on the machine drifting during the run does not favour one side; the load average is printed.
 # Target (issue 3): ratio ≥ 0.75 and update p99 < 20 ms on a 2-core machine.
 #
-# Environment: PORT (8765), CONNECTIONS (32), DURATION (10s), THREADS (2), ROUNDS (3),
+# Environment: PORT (8765), CONNECTIONS (32), DURATION (10s), THREADS (2), ROUNDS (3), FLAGS (3:
+# feature flags ramped to 50 % on the channel, evaluated in every answer),
 # DATABASE_URL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

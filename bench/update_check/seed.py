@@ -46,4 +46,18 @@ for n, version in enumerate(["1.0.0", "1.1.0", "1.2.0"], 1):
                 mandatory=version == "1.1.0",
             ),
         )
+# Feature flags the answer evaluates per install (FLAGS, default 3): ramped to 50 % with two
+# variants, so each check computes a cohort and a variant hash per flag.
+from flags import ramp  # noqa: E402
+
+for i in range(int(os.environ.get("FLAGS", "3"))):
+    if not channel.flags.filter(key=f"bench-flag-{i}").exists():
+        flag = ramp.create(
+            channel,
+            key=f"bench-flag-{i}",
+            min_version="1.0.0",
+            variants=[{"name": "a", "weight": 50}, {"name": "b", "weight": 50}],
+            phases=[{"percent": 50, "hold_seconds": 86400}, {"percent": 100}],
+        )
+        ramp.start(flag, reason="benchmark")
 print(channel.client_key)
