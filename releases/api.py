@@ -80,6 +80,33 @@ def channels(request, slug):
     return JsonResponse(channel_json(channel), status=201)
 
 
+@api_view(methods=("PATCH",), permission="accounts.publish_release")
+def channel_settings(request, slug, name):
+    """Change a channel's settings: today its ``release_gate`` (and an optional ``reason`` for
+    the audit trail). 409 while a rollout is active on the channel."""
+    app = _app(slug)
+    channel = app.channels.filter(name=name).first()
+    if channel is None:
+        raise ApiError(404, "not_found", f"no channel {slug}/{name}")
+    data = json_body(request)
+    unknown = set(data) - {"release_gate", "reason"}
+    if unknown:
+        raise ApiError(400, "invalid_field", f"unknown field(s) {', '.join(sorted(unknown))}")
+    if "release_gate" not in data:
+        raise ApiError(400, "invalid_field", "send release_gate", field="release_gate")
+    gate, reason = data["release_gate"], data.get("reason", "")
+    if not isinstance(reason, str):
+        raise ApiError(400, "invalid_field", "reason is a string", field="reason")
+    if not isinstance(gate, str):
+        gate = ""  # refused below as invalid_gate
+    try:
+        publishing.set_release_gate(channel, gate, reason=reason)
+    except publishing.PublishError as exc:
+        return _refused(exc)
+    channel.refresh_from_db()
+    return JsonResponse(channel_json(channel))
+
+
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"", "0", "false", "no", "off"}
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.urls import reverse
 
 from releases.models import ChangeType, Channel
 
@@ -25,6 +26,38 @@ class ChannelForm(forms.Form):
 
     def clean_release_gate(self) -> str:
         return self.cleaned_data["release_gate"] or Channel.ReleaseGate.ROLLOUT
+
+
+class ChannelGateForm(forms.Form):
+    """Change a channel's release gate. Opening it (rollout → immediate) needs the channel's
+    name typed in ``confirm``: it exposes every published release to everyone at once."""
+
+    release_gate = forms.ChoiceField(label="New releases", choices=Channel.ReleaseGate.choices)
+    confirm = forms.CharField(
+        required=False,
+        max_length=60,
+        label="Type the channel's name to confirm",
+        help_text="needed to open the gate (to make releases available to everyone at once)",
+    )
+    reason = forms.CharField(required=False, max_length=1000, help_text="kept in the audit trail")
+
+    def __init__(self, *args, channel: Channel, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.channel = channel
+
+    def clean(self):
+        data = super().clean()
+        opening = (
+            self.channel.release_gate == Channel.ReleaseGate.ROLLOUT
+            and data.get("release_gate") == Channel.ReleaseGate.IMMEDIATE
+        )
+        if opening and (data.get("confirm") or "").strip() != self.channel.name:
+            self.add_error(
+                "confirm",
+                f"Type {self.channel.name} to confirm: every published release waiting for its "
+                "rollout becomes available to everyone at once.",
+            )
+        return data
 
 
 class TestersForm(forms.Form):
@@ -69,16 +102,42 @@ class PublishForm(forms.Form):
     rollback_target = forms.ChoiceField(
         required=False,
         label="Rollback target",
-        help_text="empty: the newest enabled earlier release",
+        help_text="the releases clients of the chosen channel can go back to: earlier, enabled, "
+        "and not withdrawn there (the list follows the channel); empty: the newest of them",
     )
 
-    def __init__(self, *args, app, rollback_choices: list[str], **kwargs):
+    def __init__(self, *args, app, **kwargs):
+        from releases.rollouts import rollback_candidates
+        from releases.versioning import VersionError, parse
+
         super().__init__(*args, **kwargs)
+        channels = list(app.channels.all())
         self.fields["channel"].choices = [("", "Every channel")] + [
-            (c.name, c.name) for c in app.channels.all()
+            (c.name, c.name) for c in channels
         ]
-        self.fields["rollback_target"].choices = [("", "Computed")] + [
-            (v, v) for v in rollback_choices
+        # HTMX: changing the channel re-renders the rollback choices for it (a GET of the
+        # publish page with ?channel=; without JS the every-channel list, a subset of any
+        # channel's, is offered).
+        self.fields["channel"].widget.attrs.update(
+            {
+                "hx-get": reverse("releases:publish", args=[app.slug]),
+                "hx-trigger": "change",
+                "hx-target": "#rollback-field",
+                "hx-swap": "outerHTML",
+            }
+        )
+        # The rollback choices are exactly what the publish accepts: the same function, for the
+        # channel chosen (bound data, else the initial one) and the version typed, if valid.
+        source = self.data if self.is_bound else self.initial
+        name = source.get("channel") or ""
+        channel = next((c for c in channels if c.name == name), None)
+        version = source.get("version") if self.is_bound else None
+        try:
+            version = str(parse(version)) if version else None
+        except VersionError:
+            version = None
+        self.fields["rollback_target"].choices = [("", "Computed: the newest one")] + [
+            (r.version, r.version) for r in rollback_candidates(app, channel, version)
         ]
 
 

@@ -26,6 +26,7 @@ def _json(ref: str, description: str) -> dict:
 
 SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
 PK = {"name": "pk", "in": "path", "required": True, "schema": {"type": "integer"}}
+NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 AUTH_ERRORS = {
     "401": _error("No or bad token"),
     "403": _error("The token's owner lacks the permission"),
@@ -159,6 +160,12 @@ DOCUMENT: dict = {
                             "rolled_back",
                             "superseded",
                         ]
+                    },
+                    "attempt": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "which run of the rollout this is: 1, then one more on "
+                        "each restart (approvals and switch checks count per attempt)",
                     },
                     "step": {
                         "enum": [
@@ -379,6 +386,45 @@ DOCUMENT: dict = {
                 },
             }
         },
+        "/apps/{slug}/channels/{name}": {
+            "patch": {
+                "summary": "Change a channel's release gate",
+                "description": "Audited; update answers change at once. Opening the gate "
+                "(rollout → immediate) makes every published release that waits for its "
+                "rollout available to everyone at once. Refused while a rollout is active on "
+                "the channel.",
+                "security": [{"bearer": []}],
+                "parameters": [SLUG, NAME],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["release_gate"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "release_gate": {
+                                        k: v for k, v in GATE.items() if k != "default"
+                                    },
+                                    "reason": {
+                                        "type": "string",
+                                        "description": "kept in the audit trail",
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("Channel", "The channel as it is now"),
+                    "400": _error("Missing or unknown release gate, or an unknown field"),
+                    **AUTH_ERRORS,
+                    "404": _error("No such app or channel"),
+                    "409": _error("A rollout is active on the channel (rollout_active)"),
+                },
+            }
+        },
         "/apps/{slug}/releases": {
             "post": {
                 "summary": "Publish a release",
@@ -451,7 +497,7 @@ DOCUMENT: dict = {
                 "security": [{"bearer": []}],
                 "parameters": [
                     SLUG,
-                    {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+                    NAME,
                 ],
                 "requestBody": {
                     "required": True,
@@ -565,6 +611,61 @@ DOCUMENT: dict = {
                     **AUTH_ERRORS,
                     "404": _error("No such rollout"),
                     "409": _error("Not active, or changed meanwhile"),
+                },
+            }
+        },
+        "/rollouts/{pk}/switch": {
+            "post": {
+                "summary": "Blue-green: health-check, then switch all traffic to the new release",
+                "description": "Runs every probe and re-hashes the bundle (about one probe "
+                "timeout), then switches. When the switch needs approval and the channel's "
+                "approvers have not given it for this attempt, the rollout waits for them "
+                "(202) and the checks run when the last one approves. No body, or {}.",
+                "security": [{"bearer": []}],
+                "parameters": [PK],
+                "responses": {
+                    "200": _json("Rollout", "Checks passed: all traffic is on the new release"),
+                    "202": _json("Rollout", "Awaiting approval before the checks and switch"),
+                    "400": _error("Not a blue-green rollout (not_blue_green), or a body field"),
+                    **AUTH_ERRORS,
+                    "404": _error("No such rollout"),
+                    "409": _error(
+                        "check_failed (traffic untouched; detail lists each failure, `check` "
+                        "holds the stored check and `rollout` the rollout), not_staged, "
+                        "awaiting_approval, check_running, stale"
+                    ),
+                },
+            }
+        },
+        "/rollouts/{pk}/flip-back": {
+            "post": {
+                "summary": "Blue-green: all traffic back to the previous release (blue)",
+                "description": "During the monitoring window it aborts the rollout (event "
+                "flipped_back, restartable); after completion, within restore_seconds, the "
+                "rollout becomes rolled_back. Green's clients get blue, ROLLED_BACK, mandatory.",
+                "security": [{"bearer": []}],
+                "parameters": [PK],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["reason"],
+                                "properties": {"reason": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": _json("Rollout", "Flipped back"),
+                    "400": _error("No reason (reason_required), not blue-green, unknown field"),
+                    **AUTH_ERRORS,
+                    "404": _error("No such rollout"),
+                    "409": _error(
+                        "not_switched, not_live, restore_expired, newer_rollout, "
+                        "no_blue_slot, stale"
+                    ),
                 },
             }
         },

@@ -125,6 +125,95 @@ def create_channel(
     return channel
 
 
+def gate_preview(channel: Channel, gate: str) -> dict:
+    """What changes for the channel's non-testers if its gate became ``gate``, computed by the
+    exposure providers the update answers use (the channel's gate swapped in memory).
+
+    ``before`` / ``after``: the newest enabled release everyone (non-testers) may have now and
+    afterwards (None: none, clients keep their embedded bundle); ``opened``: releases that would
+    reach everyone at once; ``held``: releases everyone may have now that would wait for a
+    rollout (testers only). Newest first. Per-client runtime ranges are not applied (a client
+    whose runtime the newest release excludes gets the newest one it supports). Meaningful only
+    without an active rollout on the channel (``set_release_gate`` refuses then)."""
+    import copy
+
+    from releases import exposure
+
+    releases = newest_first(Release.objects.for_channel(channel).enabled().defer("analysis"))
+    now = exposure.exposures(channel, releases)
+    changed = copy.copy(channel)
+    changed.release_gate = gate
+    then = exposure.exposures(changed, releases)
+
+    def everyone(exps):
+        return [r.version for r in releases if exps[r.pk].audience == "everyone"]
+
+    before, after = everyone(now), everyone(then)
+    return {
+        "before": before[0] if before else None,
+        "after": after[0] if after else None,
+        "opened": [v for v in after if v not in before],
+        "held": [v for v in before if v not in after],
+    }
+
+
+def set_release_gate(channel: Channel, gate: str, *, reason: str = "") -> bool:
+    """Change how new releases reach the channel (``rollout`` / ``immediate``): audited
+    (``channel.release_gate_changed``, with what it exposed or held back) and the answer
+    generation bumped, so the next update check sees it. False when the gate already was
+    ``gate`` (nothing written). PublishError 400 ``invalid_gate``; 409 ``rollout_active`` while
+    a rollout is active on the channel (its exposure and its baseline were planned under the
+    current gate: end it first)."""
+    from releases.models import ACTIVE_ROLLOUT_STATES, Rollout
+
+    if gate not in Channel.ReleaseGate.values:
+        raise PublishError(
+            400,
+            "invalid_gate",
+            f"release_gate is one of {', '.join(Channel.ReleaseGate.values)}",
+            "release_gate",
+        )
+    with transaction.atomic():
+        # The row lock orders this against a rollout starting (or restarting) on the channel:
+        # ``rollouts.start`` takes the same lock first, so it waits for this change, or this
+        # change waits for its commit and then sees it.
+        channel = Channel.objects.select_for_update().select_related("app").get(pk=channel.pk)
+        if channel.release_gate == gate:
+            return False
+        active = (
+            Rollout.objects.select_related("release")
+            .filter(channel=channel, state__in=ACTIVE_ROLLOUT_STATES)
+            .first()
+        )
+        if active is not None:
+            raise PublishError(
+                409,
+                "rollout_active",
+                f"{channel} is rolling out {active.release.version} (rollout #{active.pk}, "
+                f"{active.get_state_display().lower()}): the release gate cannot change while a "
+                "rollout is active; wait for it to end or abort it",
+                "release_gate",
+            )
+        preview = gate_preview(channel, gate)
+        before = channel.release_gate
+        channel.release_gate = gate
+        channel.save(update_fields=["release_gate"])
+        record(
+            "channel.release_gate_changed",
+            channel,
+            before={"release_gate": before, "everyone_gets": preview["before"]},
+            after={
+                "release_gate": gate,
+                "everyone_gets": preview["after"],
+                "opened": preview["opened"],
+                "held": preview["held"],
+            },
+            reason=reason.strip(),
+        )
+        generation.bump()
+    return True
+
+
 def rotate_key(
     channel: Channel, *, now: datetime | None = None, grace: timedelta = KEY_GRACE
 ) -> Channel:

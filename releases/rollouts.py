@@ -285,11 +285,15 @@ def _latest_rollouts(channel, release_ids) -> dict[int, Rollout]:
 WITHDRAWN = (RolloutState.ABORTED, RolloutState.SUPERSEDED, RolloutState.ROLLED_BACK)
 
 
-def rollback_candidates(app, channel: Channel | None, version: str) -> list[Release]:
+def rollback_candidates(app, channel: Channel | None, version: str | None) -> list[Release]:
     """Newest first: the enabled releases earlier than ``version`` that clients of ``channel``
     (None: every channel of the app) can go back to: available there (an every-channel release,
     or one of that channel alone) and not withdrawn (their latest rollout there not aborted,
-    superseded or rolled back)."""
+    superseded or rolled back). ``version`` None: earlier than any release yet (what a new
+    version, which must be greater than every release, may choose from).
+
+    The one rule for rollback targets: the publish validation, the publish form's choices and
+    the rollback itself all call this."""
     releases = Release.objects.filter(app=app, disabled_at__isnull=True)
     if channel is None:
         releases = releases.filter(channel__isnull=True)
@@ -297,7 +301,9 @@ def rollback_candidates(app, channel: Channel | None, version: str) -> list[Rele
     else:
         releases = releases.filter(Q(channel__isnull=True) | Q(channel=channel))
         channels = [channel]
-    older = [r for r in newest_first(releases) if parse(r.version) < parse(version)]
+    older = newest_first(releases)
+    if version is not None:
+        older = [r for r in older if parse(r.version) < parse(version)]
     withdrawn: set[int] = set()
     for each in channels:
         latest = _latest_rollouts(each, [r.pk for r in older])
@@ -375,6 +381,7 @@ def start(
         )
     try:
         with transaction.atomic():
+            _lock_channel(channel.pk)
             rollout = Rollout.objects.create(
                 app_id=channel.app_id,
                 channel=channel,
@@ -408,6 +415,15 @@ def start(
             + (f" (#{active.pk}, {active.release.version})" if active else ""),
         ) from None
     return rollout
+
+
+def _lock_channel(channel_pk: int) -> None:
+    """Lock the channel's row for the rest of the transaction before a rollout becomes active
+    on it, as ``publishing.set_release_gate`` does before it checks for one: a gate change and
+    a rollout's start are ordered (Django's foreign keys are checked only at commit, so the
+    insert alone would take no lock on the channel before then). SQLite's IMMEDIATE
+    transactions serialise both anyway."""
+    Channel.objects.select_for_update().filter(pk=channel_pk).values_list("pk").first()
 
 
 # --- transitions -------------------------------------------------------------------------------
@@ -572,6 +588,7 @@ def restart(rollout: Rollout, *, reason: str = "", now: datetime | None = None, 
         raise RolloutError(409, "release_disabled", f"{rollout.release.version} is disabled")
     try:
         with transaction.atomic():
+            _lock_channel(rollout.channel_id)
             return _move(
                 rollout,
                 "restarted",
@@ -929,14 +946,20 @@ def _interval(rollout: Rollout) -> int:
     return min((s.interval_seconds for s in specs), default=60)
 
 
+# Analysed: every active state. A paused rollout and one awaiting approval still serve their
+# release to the cohort, so their guardrails keep being measured and a breach still aborts them
+# (README "Watched while paused"); neither is ever advanced or resumed by the analysis.
+WATCHED_STATES = (RolloutState.RUNNING, RolloutState.AWAITING_APPROVAL, RolloutState.PAUSED)
+
+
 def tick(now: datetime | None = None) -> list[int]:
-    """Controller hook: claim each running / awaiting rollout whose analysis or hold end is due
+    """Controller hook: claim each active rollout whose analysis or hold end is due
     (conditional UPDATE: two controllers never both queue it) and queue its analysis."""
     now = now or timezone.now()
     queued = []
     # A staged blue-green (phase 0) has nothing to analyse: only its switch moves it.
     due = (
-        Rollout.objects.filter(state__in=(RolloutState.RUNNING, RolloutState.AWAITING_APPROVAL))
+        Rollout.objects.filter(state__in=WATCHED_STATES)
         .exclude(strategy=Strategy.BLUE_GREEN, phase=0)
         .only(
             "pk",
@@ -1047,7 +1070,9 @@ def _measure(rollout: Rollout, spec: analysis.MetricSpec, start, end) -> analysi
 
 
 def analyse(rollout_pk: int, now: datetime | None = None, claim: datetime | None = None) -> str:
-    """Worker task: guardrails for every metric due, then (hold over) the phase verdict.
+    """Worker task: guardrails for every metric due, then (running and the hold over) the
+    phase verdict. Paused and awaiting-approval rollouts get the guardrails only: a breach
+    aborts them, nothing else moves them.
 
     ``claim`` is the ``claimed_until`` the controller set when it queued this task; it is released
     at the end only while it is still the current claim (a task that ran late must not release
@@ -1070,10 +1095,7 @@ def analyse(rollout_pk: int, now: datetime | None = None, claim: datetime | None
 def _analyse(rollout_pk: int, now: datetime) -> str:
     rollout = Rollout.objects.select_related("app", "channel", "release").filter(pk=rollout_pk)
     rollout = rollout.first()
-    if rollout is None or rollout.state not in (
-        RolloutState.RUNNING,
-        RolloutState.AWAITING_APPROVAL,
-    ):
+    if rollout is None or rollout.state not in WATCHED_STATES:
         return "idle"
     if rollout.is_blue_green and rollout.phase == 0:
         return "idle"
@@ -1121,6 +1143,12 @@ def _analyse(rollout_pk: int, now: datetime) -> str:
             else now + timedelta(seconds=60)
         )
         Rollout._base_manager.filter(pk=rollout.pk).update(analysis_due_at=next_due)
+    elif rollout.state != RolloutState.RUNNING:
+        # Break-glass skipped this phase's analysis and the clock is stopped (paused, awaiting
+        # approval): nothing to measure and no hold to end; look again in a minute.
+        Rollout._base_manager.filter(pk=rollout.pk).update(
+            analysis_due_at=now + timedelta(seconds=60)
+        )
     else:  # nothing to measure: come back when the hold is over
         left = max(1.0, rollout.hold_target() - rollout.held_seconds(now))
         Rollout._base_manager.filter(pk=rollout.pk).update(
@@ -1258,6 +1286,9 @@ def rollout_json(rollout: Rollout, *, events: int = 20) -> dict:
         "stable_version": rollout.stable_version or None,
         "strategy": rollout.strategy,
         "state": rollout.state,
+        # Which run of the rollout this is: 1, then +1 on each restart (approvals and a
+        # blue-green's switch checks count per attempt).
+        "attempt": rollout.attempt,
         "step": rollout.step if rollout.state == RolloutState.RUNNING else None,
         "phase": rollout.phase,
         "percent": rollout.percent,

@@ -26,6 +26,7 @@ urlpatterns = [
     path(
         "<slug:slug>/channels/<slug:name>/testers/", views.channel_testers, name="channel_testers"
     ),
+    path("<slug:slug>/channels/<slug:name>/gate/", views.channel_gate, name="channel_gate"),
     path("<slug:slug>/budgets/", views.budgets, name="budgets"),
     path("<slug:slug>/publish/", views.publish, name="publish"),
     path("<slug:slug>/v/<str:version>/", views.release_detail, name="release"),

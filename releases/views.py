@@ -12,13 +12,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from releases import charts, publishing, uploads
 from releases.forms import (
     AppForm,
     BudgetsForm,
     ChannelForm,
+    ChannelGateForm,
     PublishForm,
     ReasonForm,
     TestersForm,
@@ -183,6 +184,69 @@ def channel_testers(request: HttpRequest, slug: str, name: str):
     return _channels_fragment_or_redirect(request, channel)
 
 
+def _gate_context(channel: Channel, form: ChannelGateForm) -> dict:
+    from releases.models import ACTIVE_ROLLOUT_STATES
+
+    other = (
+        Channel.ReleaseGate.IMMEDIATE
+        if channel.release_gate == Channel.ReleaseGate.ROLLOUT
+        else Channel.ReleaseGate.ROLLOUT
+    )
+    active = (
+        channel.rollouts.select_related("release").filter(state__in=ACTIVE_ROLLOUT_STATES).first()
+    )
+    return {
+        "app": channel.app,
+        "channel": channel,
+        "form": form,
+        "other": other,
+        "opening": other == Channel.ReleaseGate.IMMEDIATE,
+        "other_label": Channel.ReleaseGate(other).label,
+        "active": active,
+        "preview": None if active else publishing.gate_preview(channel, other),
+    }
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(PUBLISH, raise_exception=True)
+def channel_gate(request: HttpRequest, slug: str, name: str):
+    """A channel's release gate: what changing it would do (which version non-testers get
+    next), and the change itself (typed confirmation to open it; refused during a rollout)."""
+    channel = _channel(slug, name)
+    if request.method == "GET":
+        form = ChannelGateForm(channel=channel, initial={"release_gate": channel.release_gate})
+        return render(request, "releases/channel_gate.html", _gate_context(channel, form))
+    form = ChannelGateForm(request.POST, channel=channel)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            changed = publishing.set_release_gate(
+                channel, data["release_gate"], reason=data["reason"]
+            )
+        except publishing.PublishError as exc:
+            form.add_error(exc.field if exc.field in form.fields else None, exc.detail)
+            status = exc.status
+        else:
+            channel.refresh_from_db()
+            if changed:
+                messages.success(
+                    request,
+                    f"{channel.name}: new releases now reach clients "
+                    + (
+                        "only through a rollout."
+                        if channel.release_gate == Channel.ReleaseGate.ROLLOUT
+                        else "at once, everyone."
+                    ),
+                )
+            else:
+                messages.info(request, f"{channel.name} already had this release gate.")
+            return redirect("releases:app", slug)
+    return render(
+        request, "releases/channel_gate.html", _gate_context(channel, form), status=status
+    )
+
+
 @require_POST
 @permission_required(PUBLISH, raise_exception=True)
 def budgets(request: HttpRequest, slug: str):
@@ -221,22 +285,22 @@ def publish(request: HttpRequest, slug: str):
 def _publish(request: HttpRequest, slug: str):
     app = _app(slug)
     latest = publishing.latest_release(app)
-    enabled = [
-        r.version
-        for r in newest_first(Release.objects.for_app(app).enabled().only("pk", "version"))
-    ]
     wants_json = request.headers.get("X-Upload") == "xhr"
     if request.method == "GET":
         bumps = next_versions(latest.version if latest else None)
         form = PublishForm(
             app=app,
-            rollback_choices=enabled,
-            initial={"version": bumps["minor" if latest else "major"]},
+            initial={
+                "version": bumps["minor" if latest else "major"],
+                "channel": request.GET.get("channel", ""),
+            },
         )
-        return render(request, "releases/publish.html", _publish_context(app, form, latest))
+        # HTMX (the channel select changed): only the rollback choices for that channel.
+        template = "releases/publish.html#rollback" if request.htmx else "releases/publish.html"
+        return render(request, template, _publish_context(app, form, latest))
     if request.method != "POST":
         return JsonResponse({"error": "method_not_allowed"}, status=405)
-    form = PublishForm(request.POST, request.FILES, app=app, rollback_choices=enabled)
+    form = PublishForm(request.POST, request.FILES, app=app)
     status = 400
     upload_error = getattr(request, "bundle_upload_error", None)
     if upload_error is not None:

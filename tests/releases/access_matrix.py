@@ -13,6 +13,7 @@ MATRIX: dict[str, tuple[str, str, set[str]]] = {
     "releases:channel_create": ("POST", "/releases/shop/channels/", PUBLISHERS),
     "releases:channel_rotate": ("POST", "/releases/shop/channels/production/rotate/", PUBLISHERS),
     "releases:channel_testers": ("POST", "/releases/shop/channels/production/testers/", PUBLISHERS),
+    "releases:channel_gate": ("GET", "/releases/shop/channels/production/gate/", PUBLISHERS),
     "releases:budgets": ("POST", "/releases/shop/budgets/", PUBLISHERS),
     "releases:publish": ("GET", "/releases/shop/publish/", PUBLISHERS),
     "releases:release": ("GET", "/releases/shop/v/1.0.0/", EVERYONE_WITH_A_ROLE),

@@ -110,3 +110,22 @@ def test_green_clients_go_back_after_a_manual_flip_back_of_a_completed_rollout(
         "ROLLED_BACK",
         True,
     )
+
+
+def test_a_breach_while_the_window_is_paused_flips_back(client, channel, switched):
+    rollouts.pause(switched, reason="a person looks at the logs", now=at(0.5))
+    sessions(client, channel, "1.1.0", at=at(1), installs=20, launches=10, crashes_every=3)
+    sessions(client, channel, "1.0.0", at=at(1), installs=20, launches=10)
+    assert rollouts.analyse(switched.pk, now=at(2)) == "aborted"
+    rollout = Rollout.objects.get(pk=switched.pk)
+    assert rollout.state == "aborted" and "automatic flip back" in rollout.reason
+    assert resolve(channel, "someone", current="1.1.0")["version"] == "1.0.0"
+
+
+def test_a_quiet_paused_window_stays_paused_with_green_live(client, channel, switched):
+    rollouts.pause(switched, reason="look", now=at(0.5))
+    sessions(client, channel, "1.1.0", at=at(1), installs=20, launches=10)
+    sessions(client, channel, "1.0.0", at=at(1), installs=20, launches=10)
+    rollouts.analyse(switched.pk, now=at(10))
+    assert Rollout.objects.get(pk=switched.pk).state == "paused"
+    assert resolve(channel, "someone")["version"] == "1.1.0"

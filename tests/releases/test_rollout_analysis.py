@@ -164,9 +164,50 @@ def test_the_hold_survives_a_controller_restart(rollout):
     assert fresh.held_seconds(at(4)) == pytest.approx(240)
 
 
-def test_a_paused_rollout_is_not_analysed(rollout):
+def test_a_paused_rollout_is_still_queued_for_analysis(rollout):
     rollouts.pause(rollout, reason="look", now=at(1))
-    assert rollouts.tick(at(20)) == [] and rollouts.analyse(rollout.pk, now=at(20)) == "idle"
+    assert rollouts.tick(at(20)) == [rollout.pk]
+
+
+def test_a_guardrail_breach_aborts_a_paused_rollout(client, channel, rollout):
+    rollouts.pause(rollout, reason="a person looks at the logs", now=at(1))
+    sessions(client, channel, "1.1.0", at=at(2), installs=20, launches=10, crashes_every=2)
+    sessions(client, channel, "1.0.0", at=at(2), installs=20, launches=10)
+    assert rollouts.analyse(rollout.pk, now=at(3)) == "aborted"
+    rollout.refresh_from_db()
+    assert rollout.state == "aborted" and "crash_rate failed" in rollout.reason
+
+
+def test_the_abort_of_a_paused_rollout_notifies(client, channel, rollout):
+    rollouts.pause(rollout, reason="look", now=at(1))
+    sessions(client, channel, "1.1.0", at=at(2), installs=20, launches=10, crashes_every=2)
+    sessions(client, channel, "1.0.0", at=at(2), installs=20, launches=10)
+    rollouts.analyse(rollout.pk, now=at(3))
+    assert Notification.objects.filter(event="rollouts.aborted").count() == 1
+
+
+def test_healthy_numbers_never_resume_or_advance_a_paused_rollout(client, channel, rollout):
+    rollouts.pause(rollout, reason="look", now=at(1))
+    sessions(client, channel, "1.0.0", at=at(2), installs=20, launches=10)
+    sessions(client, channel, "1.1.0", at=at(2), installs=20, launches=10)
+    assert rollouts.analyse(rollout.pk, now=at(20)) == "measured"
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.phase, rollout.held_seconds(at(20))) == ("paused", 0, 60.0)
+
+
+def test_a_paused_rollout_is_measured_once_per_interval(rollout):
+    rollouts.pause(rollout, reason="look", now=at(1))
+    rollouts.analyse(rollout.pk, now=at(2))
+    assert rollouts.analyse(rollout.pk, now=at(2.5)) == "waiting"
+    assert RolloutMeasurement.objects.filter(rollout=rollout, kind="guardrail").count() == 1
+
+
+def test_a_paused_rollout_whose_analysis_was_skipped_just_waits(rollout):
+    rollouts.skip_analysis(rollout, reason="known noisy metric")
+    rollouts.pause(Rollout.objects.get(pk=rollout.pk), reason="look", now=at(1))
+    assert rollouts.analyse(rollout.pk, now=at(20)) == "waiting"
+    rollout.refresh_from_db()
+    assert rollout.state == "paused" and rollout.analysis_due_at == at(21)
 
 
 def test_skipping_analysis_advances_at_the_end_of_the_hold(rollout):

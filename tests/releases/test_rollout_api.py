@@ -5,7 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from accounts.tokens import create_token
+from releases import rollouts
 from releases.models import Release, Rollout
+from releases.openapi import DOCUMENT
 from tests.releases.conftest import make_zip, publish
 
 
@@ -90,6 +92,24 @@ def test_a_rollout_is_read_with_metrics_and_events(call, releases):
     body = call("get", f"/api/v1/rollouts/{pk}").json()
     assert {"id", "state", "phase", "percent", "metrics", "events"} <= set(body)
     assert body["events"][0]["action"] == "started"
+
+
+def test_a_new_rollout_is_its_first_attempt(call, releases):
+    assert call("post", START, {"version": "1.1.0"}).json()["attempt"] == 1
+
+
+def test_a_restart_shows_the_next_attempt(call, releases, bob):
+    pk = call("post", START, {"version": "1.1.0"}).json()["id"]
+    call("post", f"/api/v1/rollouts/{pk}/abort", {"reason": "flaky"})
+    rollouts.restart(Rollout.objects.get(pk=pk), reason="again", user=bob)
+    body = call("get", f"/api/v1/rollouts/{pk}").json()
+    assert (body["state"], body["attempt"]) == ("running", 2)
+
+
+def test_the_document_describes_every_field_of_a_rollout(call, releases):
+    body = call("post", START, {"version": "1.1.0"}).json()
+    documented = set(DOCUMENT["components"]["schemas"]["Rollout"]["properties"])
+    assert set(body) <= documented and documented - set(body) == {"blue_green"}
 
 
 def test_a_pipeline_aborts_with_a_reason(call, releases):

@@ -203,6 +203,19 @@ def test_a_paused_rollout_page_says_the_clock_is_stopped(client, login, dave, ro
     assert "clock stopped" in client.get(f"/releases/rollouts/{rollout.pk}/").content.decode()
 
 
+def test_a_paused_rollout_page_says_its_guardrails_are_still_watched(client, login, dave, rollout):
+    rollouts.pause(rollout, reason="look")
+    login(dave)
+    page = client.get(f"/releases/rollouts/{rollout.pk}/").content.decode()
+    assert 'data-testid="watched-while-paused"' in page and "a breach aborts" in page
+
+
+def test_a_running_rollout_page_has_no_paused_note(client, login, dave, rollout):
+    login(dave)
+    page = client.get(f"/releases/rollouts/{rollout.pk}/").content.decode()
+    assert "watched-while-paused" not in page
+
+
 def test_update_answers_may_be_read_by_h5_builds_on_other_origins(client, channel, candidate):
     response = client.get(
         "/api/v1/update",
