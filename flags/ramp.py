@@ -667,41 +667,9 @@ def _stored(flag: Flag, m: analysis.Measurement, kind: str, now) -> FlagMeasurem
         flag=flag,
         attempt=flag.attempt,
         phase=flag.phase,
-        metric=m.metric,
         kind=kind,
-        outcome=m.outcome,
-        reason=m.reason,
-        value=m.value,
-        baseline=m.baseline,
-        samples=m.samples,
-        baseline_samples=m.baseline_samples,
-        threshold=m.threshold,
-        relative=m.relative,
-        min_samples=m.min_samples,
-        dry_run=m.dry_run,
-        window_start=m.window_start,
-        window_end=m.window_end,
-        detail=m.detail[:1000],
         at=now,
-    )
-
-
-def _as_measurement(row: FlagMeasurement) -> analysis.Measurement:
-    return analysis.Measurement(
-        metric=row.metric,
-        outcome=row.outcome,
-        reason=row.reason,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        threshold=row.threshold,
-        relative=row.relative,
-        min_samples=row.min_samples,
-        value=row.value,
-        baseline=row.baseline,
-        samples=row.samples,
-        baseline_samples=row.baseline_samples,
-        dry_run=row.dry_run,
-        detail=row.detail,
+        **analysis.row_values(m, FlagMeasurement),
     )
 
 
@@ -714,25 +682,11 @@ def phase_rows(flag: Flag) -> dict[str, list[FlagMeasurement]]:
 
 
 def statuses(flag: Flag, *, final: bool = False, extra=None) -> list:
-    stored = phase_rows(flag)
-    out = []
-    for spec in specs_of(flag):
-        ms = [_as_measurement(r) for r in stored.get(spec.metric, []) if r.kind == "guardrail"]
-        if extra and spec.metric in extra:
-            ms.append(extra[spec.metric])
-        out.append((spec, analysis.assess(ms, spec, final=final)))
-    return out
+    return analysis.guardrail_statuses(specs_of(flag), phase_rows(flag), final=final, extra=extra)
 
 
 def _breach(pairs) -> str:
-    bad = [s for _, s in pairs if s.blocking and s.status in (analysis.FAILED, analysis.ERROR)]
-    if not bad:
-        return ""
-    parts = []
-    for s in bad:
-        detail = s.last.detail if s.last else ""
-        parts.append(f"{s.metric} {s.status}" + (f" ({detail})" if detail else ""))
-    return "automatic kill: " + "; ".join(parts)
+    return analysis.breach_reason(pairs, "automatic kill")
 
 
 def tick(now: datetime | None = None) -> list[int]:

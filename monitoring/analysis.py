@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta
 
 from django.db.models import Sum
@@ -594,3 +594,49 @@ def guardrail_window(now: datetime, window_seconds: int, phase_start: datetime):
     """The window a guardrail measurement looks at: the last ``window_seconds``, not before the
     phase started."""
     return max(phase_start, now - timedelta(seconds=window_seconds)), now
+
+
+# --- stored measurements -------------------------------------------------------------------
+# Rollouts (releases.RolloutMeasurement) and flag ramps (flags.FlagMeasurement) keep each look
+# as a row with the Measurement's fields (a row model may leave some out, e.g. z and p_value),
+# plus their own keys (which rollout or flag, phase, kind "guardrail" / "verdict", time).
+
+
+def row_values(m: Measurement, model) -> dict:
+    """The Measurement's fields that ``model`` stores, ready for ``model(**values, ...)``."""
+    stored = {f.name for f in model._meta.get_fields()}
+    values = {f.name: getattr(m, f.name) for f in fields(Measurement) if f.name in stored}
+    values["detail"] = m.detail[:1000]
+    return values
+
+
+def from_row(row) -> Measurement:
+    """A stored row read back as the Measurement it was made from."""
+    return Measurement(
+        **{f.name: getattr(row, f.name) for f in fields(Measurement) if hasattr(row, f.name)}
+    )
+
+
+def guardrail_statuses(specs, stored: dict, *, final: bool, extra=None) -> list:
+    """Each metric's status over its stored guardrail rows (``stored``: metric → rows, oldest
+    first) and, with ``extra`` (metric → Measurement), the phase verdicts appended."""
+    out = []
+    for spec in specs:
+        ms = [from_row(r) for r in stored.get(spec.metric, []) if r.kind == "guardrail"]
+        if extra and spec.metric in extra:
+            ms.append(extra[spec.metric])
+        out.append((spec, assess(ms, spec, final=final)))
+    return out
+
+
+def breach_reason(pairs, what: str) -> str:
+    """``what`` + the blocking metrics that failed or errored (``pairs`` from
+    ``guardrail_statuses``), or '' when none did."""
+    bad = [s for _, s in pairs if s.blocking and s.status in (FAILED, ERROR)]
+    if not bad:
+        return ""
+    parts = []
+    for s in bad:
+        detail = s.last.detail if s.last else ""
+        parts.append(f"{s.metric} {s.status}" + (f" ({detail})" if detail else ""))
+    return f"{what}: " + "; ".join(parts)

@@ -1000,45 +1000,9 @@ def _stored(rollout: Rollout, m: analysis.Measurement, kind: str, now) -> Rollou
     return RolloutMeasurement(
         rollout=rollout,
         phase=rollout.phase,
-        metric=m.metric,
         kind=kind,
-        outcome=m.outcome,
-        reason=m.reason,
-        value=m.value,
-        baseline=m.baseline,
-        samples=m.samples,
-        baseline_samples=m.baseline_samples,
-        threshold=m.threshold,
-        relative=m.relative,
-        min_samples=m.min_samples,
-        dry_run=m.dry_run,
-        z=m.z,
-        p_value=m.p_value,
-        window_start=m.window_start,
-        window_end=m.window_end,
-        detail=m.detail[:1000],
         at=now,
-    )
-
-
-def _as_measurement(row: RolloutMeasurement) -> analysis.Measurement:
-    return analysis.Measurement(
-        metric=row.metric,
-        outcome=row.outcome,
-        reason=row.reason,
-        window_start=row.window_start,
-        window_end=row.window_end,
-        threshold=row.threshold,
-        relative=row.relative,
-        min_samples=row.min_samples,
-        value=row.value,
-        baseline=row.baseline,
-        samples=row.samples,
-        baseline_samples=row.baseline_samples,
-        z=row.z,
-        p_value=row.p_value,
-        dry_run=row.dry_run,
-        detail=row.detail,
+        **analysis.row_values(m, RolloutMeasurement),
     )
 
 
@@ -1055,13 +1019,7 @@ def phase_measurements(rollout: Rollout) -> dict[str, list[RolloutMeasurement]]:
 def statuses(rollout: Rollout, *, final: bool = False, extra=None) -> list:
     """Each metric's status over this phase's measurements (``extra``: verdicts appended)."""
     stored = phase_measurements(rollout)
-    out = []
-    for spec in specs_of(rollout):
-        ms = [_as_measurement(r) for r in stored.get(spec.metric, []) if r.kind == "guardrail"]
-        if extra and spec.metric in extra:
-            ms.append(extra[spec.metric])
-        out.append((spec, analysis.assess(ms, spec, final=final)))
-    return out
+    return analysis.guardrail_statuses(specs_of(rollout), stored, final=final, extra=extra)
 
 
 def _measure(rollout: Rollout, spec: analysis.MetricSpec, start, end) -> analysis.Measurement:
@@ -1228,14 +1186,7 @@ def _analyse(rollout_pk: int, now: datetime) -> str:
 
 def _breach(pairs) -> str:
     """An abort reason if a blocking metric failed or errored, else ''."""
-    bad = [s for _, s in pairs if s.blocking and s.status in (analysis.FAILED, analysis.ERROR)]
-    if not bad:
-        return ""
-    parts = []
-    for s in bad:
-        detail = s.last.detail if s.last else ""
-        parts.append(f"{s.metric} {s.status}" + (f" ({detail})" if detail else ""))
-    return "automatic abort: " + "; ".join(parts)
+    return analysis.breach_reason(pairs, "automatic abort")
 
 
 # --- reading -----------------------------------------------------------------------------------
