@@ -13,7 +13,9 @@ Standard library only, one file: copy it to a host and run
 Every request but /health needs ``Authorization: Bearer <secret>``; the agent keeps only the
 secret's SHA-256. Layout under ``--root``: ``releases/<sha>/`` (unpacked bundles),
 ``releases/<sha>.json`` (version and time), ``current`` and ``previous`` (relative symlinks,
-each switched with an atomic rename), ``downloads/`` (partial downloads).
+each switched with an atomic rename), ``downloads/`` (partial downloads). After each switch only
+the ``--keep`` most recently switched-to releases besides ``current`` stay unpacked (``previous``
+always does).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ class AgentConfig:
     max_files: int = 5000
     max_uncompressed_bytes: int = 200 * 1024 * 1024
     max_ratio: int = 200
+    # Unpacked releases kept besides ``current`` (``previous`` is always one of them); older
+    # ones are deleted after each successful switch.
+    keep: int = 3
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
@@ -258,7 +263,73 @@ def deploy(config: AgentConfig, body: dict) -> dict:
         if current:
             _point(config, "previous", current)
         _point(config, "current", sha)
-        return {"changed": True, "version": version, "sha256": sha, "previous_sha256": current}
+        _touch(config, sha)
+        answer = {"changed": True, "version": version, "sha256": sha, "previous_sha256": current}
+        try:
+            answer["pruned"] = prune(config)
+        except OSError as exc:  # the switch worked; a full disk must not undo that
+            answer["prune_error"] = str(exc)
+        return answer
+
+
+def _switch_seq(config: AgentConfig, sha: str) -> int:
+    value = _meta(config, sha).get("switch_seq", 0)
+    return value if isinstance(value, int) else 0
+
+
+def _touch(config: AgentConfig, sha: str) -> None:
+    """Mark ``sha`` as the latest switched to: its meta gets a ``switch_seq`` one above every
+    other release's (a counter, not a clock: file times are too coarse and clocks step back).
+    Call with ``config.lock`` held."""
+    folder = _releases(config)
+    path = folder / f"{sha}.json"
+    if not path.exists():
+        return
+    others = [p.stem for p in folder.glob("*.json") if SHA256.match(p.stem)]
+    meta = _meta(config, sha)
+    meta["switch_seq"] = 1 + max((_switch_seq(config, o) for o in others), default=0)
+    tmp = folder / f".{sha}.json.tmp"
+    tmp.write_text(json.dumps(meta))
+    os.replace(tmp, path)
+
+
+def prune(config: AgentConfig) -> list[str]:
+    """Delete unpacked releases beyond the ``config.keep`` most recently switched to besides
+    ``current``; never ``current`` or ``previous``. Call with ``config.lock`` held. Returns the
+    deleted shas.
+
+    A release folder is first renamed to ``.trash-<sha>`` and then removed, so a half-deleted
+    folder never looks like a release a rollback could point at."""
+    folder = _releases(config)
+    if not folder.is_dir():
+        return []
+    current, previous = _link_sha(config, "current"), _link_sha(config, "previous")
+
+    def switched_at(sha: str) -> tuple[int, float]:
+        try:
+            mtime = (folder / sha).stat().st_mtime
+        except OSError:
+            mtime = 0.0
+        return _switch_seq(config, sha), mtime
+
+    others = [
+        p.name
+        for p in folder.iterdir()
+        if SHA256.match(p.name) and p.is_dir() and not p.is_symlink() and p.name != current
+    ]
+    others.sort(key=lambda sha: (switched_at(sha), sha), reverse=True)
+    keep = set(others[: max(0, config.keep)]) | {previous}
+    deleted = []
+    for sha in others:
+        if sha in keep:
+            continue
+        trash = folder / f".trash-{sha}"
+        shutil.rmtree(trash, ignore_errors=True)
+        os.rename(folder / sha, trash)
+        (folder / f"{sha}.json").unlink(missing_ok=True)
+        shutil.rmtree(trash)
+        deleted.append(sha)
+    return deleted
 
 
 def rollback(config: AgentConfig, body: dict) -> dict:
@@ -276,6 +347,7 @@ def rollback(config: AgentConfig, body: dict) -> dict:
             raise AgentError(409, "no_previous", "there is no earlier release to go back to")
         _point(config, "previous", current)
         _point(config, "current", previous)
+        _touch(config, previous)
         return {"changed": True, "sha256": previous, **_version(config, previous)}
 
 
@@ -312,6 +384,7 @@ def status(config: AgentConfig) -> dict:
         "current": {"sha256": current, **_version(config, current)},
         "previous": {"sha256": previous, **_version(config, previous)},
         "releases": unpacked,
+        "keep": config.keep,
     }
 
 
@@ -407,7 +480,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--app-health-url", default="", help="the app's own health URL")
     parser.add_argument("--health-path", default="/health")
     parser.add_argument("--max-bundle-mb", type=int, default=100)
+    parser.add_argument(
+        "--keep",
+        type=int,
+        default=3,
+        help="unpacked releases kept besides current (previous is always kept)",
+    )
     args = parser.parse_args(argv)
+    if args.keep < 0:
+        parser.error("--keep must be 0 or more")
     if args.app_health_url and not args.app_health_url.startswith(("http://", "https://")):
         parser.error("--app-health-url must be an http(s) URL")
     if not SHA256.match(args.token_sha256 or ""):
@@ -420,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
         app_health_url=args.app_health_url,
         health_path=args.health_path,
         max_bundle_bytes=args.max_bundle_mb * 1024 * 1024,
+        keep=args.keep,
     )
     server = make_server(config, host or "127.0.0.1", int(port))
     print(f"upkeep-agent listening on {server.server_address}", file=sys.stderr, flush=True)

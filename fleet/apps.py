@@ -7,7 +7,7 @@ class FleetConfig(AppConfig):
 
     def ready(self) -> None:
         from console import controller, dashboard, navigation
-        from fleet import driver, views
+        from fleet import driver, liveness, views
         from notifications.events import register_event
 
         register_event(
@@ -24,6 +24,8 @@ class FleetConfig(AppConfig):
             default_email=True,
         )
         controller.register("fleet.resume", driver.resume_stalled, every_seconds=10)
+        # Each host is probed at most every FLEET_PROBE_SECONDS; the hook only looks for due ones.
+        controller.register("fleet.probe", liveness.probe_due, every_seconds=10)
         navigation.register(
             navigation.NavItem("Fleet", "fleet:fleets", "accounts.view_console", "/fleet/"),
             before="Approvals",

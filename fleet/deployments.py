@@ -95,6 +95,37 @@ def remove_host(host: Host) -> None:
         host.delete()
 
 
+def delete_fleet(fleet: Fleet, *, confirm: str) -> dict:
+    """Delete the fleet with its hosts and deployment history; refused (409) while a deployment
+    is active, and (400) unless ``confirm`` is the fleet's name. The audit row keeps the fleet's
+    settings and its hosts (name, agent URL, the secret's SHA-256; never the secret)."""
+    if confirm.strip() != fleet.name:
+        raise DeploymentError(
+            "confirm_mismatch", f"type the fleet's name “{fleet.name}” to delete it", status=400
+        )
+    with transaction.atomic():
+        # The row lock orders this against ``start`` (which locks the fleet too).
+        fleet = Fleet.objects.select_for_update().get(pk=fleet.pk)
+        if RollingDeployment.objects.filter(fleet=fleet, state__in=ACTIVE_STATES).exists():
+            raise DeploymentError(
+                "deployment_active", "a deployment is running on this fleet; wait or abort it"
+            )
+        hosts = [
+            {**snapshot(h, HOST_FIELDS), "secret_sha256": h.secret_sha256}
+            for h in fleet.hosts.order_by("name")
+        ]
+        before = {
+            **snapshot(fleet, FLEET_FIELDS),
+            "app": fleet.app.slug,
+            "channel": fleet.channel.name,
+            "hosts": hosts,
+            "deployments": fleet.deployments.count(),
+        }
+        record("fleet.deleted", fleet, before=before)
+        fleet.delete()
+    return before
+
+
 # ------------------------------------------------------------------ deployments
 
 
@@ -126,6 +157,10 @@ def start(fleet: Fleet, release: Release, *, user) -> RollingDeployment:
     now = timezone.now()
     try:
         with transaction.atomic():
+            # Serialises against ``delete_fleet`` (a deployment never starts on a fleet that is
+            # being deleted, and a deletion never sweeps away one that just started).
+            if not Fleet.objects.select_for_update().filter(pk=fleet.pk).exists():
+                raise DeploymentError("not_found", "the fleet was deleted", status=404)
             deployment = RollingDeployment.objects.create(
                 fleet=fleet,
                 release=release,

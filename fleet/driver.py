@@ -19,6 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import repeat
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -27,10 +28,14 @@ from django.utils import timezone
 from audit.trail import record
 from fleet import agent_client
 from fleet.deployments import _recount, bundle_download_url, deployment_link, move
-from fleet.models import DeploymentState, Host, HostStep, RollingDeployment, StepState
+from fleet.models import DeploymentState, HostStep, RollingDeployment, StepState
 
 log = logging.getLogger("upkeep.fleet")
-MAX_PARALLEL = 16
+
+
+def max_parallel() -> int:
+    """Hosts of one batch deployed at the same time; the rest of the batch waits its turn."""
+    return int(getattr(settings, "FLEET_MAX_PARALLEL", 16))
 
 
 def lease_seconds() -> int:
@@ -62,6 +67,7 @@ class Outcome:
     rollback_error: str = ""
     changed: bool = True
     health: dict | None = None
+    not_attempted: bool = False  # an abort came before this host's turn
 
 
 # ------------------------------------------------------------------ lease
@@ -239,13 +245,17 @@ def _run(deployment: RollingDeployment, owner: str) -> None:
             for step in steps:
                 step.state, step.started_at = StepState.DEPLOYING, step.started_at or now
                 step.save(update_fields=["state", "started_at"])
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(steps))) as pool:
-            outcomes = list(pool.map(lambda s: _deploy_one(s, plan), steps))
+        aborted = _abort_check(deployment.pk)
+        with ThreadPoolExecutor(max_workers=min(max_parallel(), len(steps))) as pool:
+            outcomes = list(pool.map(_deploy_one, steps, repeat(plan), repeat(aborted)))
         for step, outcome in zip(steps, outcomes, strict=True):
             _record_outcome(deployment, step, outcome, owner)
         deployment.refresh_from_db()
         if deployment.failures > deployment.failure_budget:
             _over_budget(deployment, owner)
+            return
+        if deployment.abort_requested_at is not None:  # also after the last batch
+            _move(deployment, DeploymentState.ROLLING_BACK, owner, deployment.reason or "aborted")
             return
     deployment.refresh_from_db()
     reason = f"{deployment.hosts_total - deployment.failures} of {deployment.hosts_total} hosts"
@@ -264,10 +274,36 @@ def _over_budget(deployment: RollingDeployment, owner: str) -> None:
     _move(deployment, DeploymentState.FAILED, owner, reason)
 
 
-def _deploy_one(step: HostStep, plan: Plan) -> Outcome:
-    """HTTP only (runs in a pool thread): deploy, wait for health; a failed host that switched
-    is rolled back at once so it does not serve a release that failed its check."""
+def _abort_check(pk: int):
+    """A callable for pool threads: has an abort been requested? Once it has said yes it keeps
+    saying so without asking again. The one database read a pool thread makes; its connection
+    is closed straight after."""
+    seen = threading.Event()
+
+    def aborted() -> bool:
+        if seen.is_set():
+            return True
+        try:
+            if RollingDeployment._base_manager.filter(
+                pk=pk, abort_requested_at__isnull=False
+            ).exists():
+                seen.set()
+        finally:
+            connection.close()
+        return seen.is_set()
+
+    return aborted
+
+
+def _deploy_one(step: HostStep, plan: Plan, aborted=None) -> Outcome:
+    """HTTP only (runs in a pool thread) but for the abort check: unless an abort was requested
+    before this host's turn, deploy and wait for health; a failed host that switched is rolled
+    back at once so it does not serve a release that failed its check. A host whose deploy has
+    begun finishes its step even when an abort comes meanwhile."""
     outcome = Outcome(step.pk)
+    if aborted is not None and aborted():
+        outcome.not_attempted = True
+        return outcome
     target = _target(step)
     if target is None:
         outcome.error = "the host was removed from the fleet"
@@ -294,6 +330,18 @@ def _deploy_one(step: HostStep, plan: Plan) -> Outcome:
 
 def _record_outcome(deployment, step: HostStep, outcome: Outcome, owner: str) -> None:
     now = timezone.now()
+    if outcome.not_attempted:
+        with transaction.atomic():
+            _fence(deployment.pk, owner)
+            step.state, step.started_at, step.finished_at = StepState.SKIPPED, None, None
+            step.save(update_fields=["state", "started_at", "finished_at"])
+            record(
+                "fleet.host_skipped",
+                step,
+                after={"host": step.host_name, "state": step.state, "reason": "abort requested"},
+            )
+            _recount(deployment)
+        return
     with transaction.atomic():
         _fence(deployment.pk, owner)
         step.finished_at = now
@@ -322,18 +370,21 @@ def _record_outcome(deployment, step: HostStep, outcome: Outcome, owner: str) ->
             },
         )
         if step.host_id and outcome.health:
-            _seen(step.host_id, outcome.health, now)
+            _seen(step.host_id, outcome.health, now, healthy=True)
         _recount(deployment)
 
 
-def _seen(host_pk: int, answer: dict, now) -> None:
-    host = Host.objects.filter(pk=host_pk).first()
-    if host is None:
-        return
-    host.reported_version = str(answer.get("version", ""))[:100]
-    host.reported_sha256 = str(answer.get("sha256", ""))[:64]
-    host.last_seen_at, host.last_error = now, ""
-    host.save(update_fields=["reported_version", "reported_sha256", "last_seen_at", "last_error"])
+def _seen(host_pk: int, answer: dict, now, *, healthy: bool) -> None:
+    """A deployment's passed health check is a probe (``healthy``); a rollback's answer only
+    says the agent answered and what it now runs (its health is for the next probe to tell)."""
+    from fleet.liveness import ProbeResult, record_probe, record_seen
+
+    version = str(answer.get("version", ""))[:100]
+    sha256 = str(answer.get("sha256", ""))[:64]
+    if healthy:
+        record_probe(host_pk, ProbeResult(True, True, version, sha256), now)
+    else:
+        record_seen(host_pk, version, sha256, now)
 
 
 # ------------------------------------------------------------------ rolling back
@@ -364,7 +415,7 @@ def _roll_back(deployment: RollingDeployment, owner: str) -> None:
         return outcome
 
     if targets:
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
+        with ThreadPoolExecutor(max_workers=min(max_parallel(), len(targets))) as pool:
             outcomes = list(pool.map(revert, targets))
     else:
         outcomes = []
@@ -390,7 +441,7 @@ def _roll_back(deployment: RollingDeployment, owner: str) -> None:
                 after={"host": step.host_name, "error": step.rollback_error},
             )
             if outcome.rolled_back and step.host_id and outcome.health:
-                _seen(step.host_id, outcome.health, now)
+                _seen(step.host_id, outcome.health, now, healthy=False)
     with transaction.atomic():
         _fence(deployment.pk, owner)
         for step in deployment.steps.filter(state=StepState.PENDING):

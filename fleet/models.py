@@ -69,8 +69,15 @@ class Host(models.Model):
     # What the agent reported at its last health check (empty: never checked or nothing there).
     reported_version = models.CharField(max_length=100, blank=True)
     reported_sha256 = models.CharField(max_length=64, blank=True)
+    # When the agent last answered at all (200 or not); see fleet.liveness.
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The last health probe (controller poll, "Check now" or a deployment's health check): when
+    # it finished and whether it answered 200. NULL/NULL: never probed ("unknown").
+    last_probe_at = models.DateTimeField(null=True, blank=True)
+    last_probe_ok = models.BooleanField(null=True, blank=True)
+    # The controller's claim on probing this host (fleet.liveness.probe_due), bookkeeping.
+    probe_claim_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = AuditedQuerySet.as_manager()

@@ -11,6 +11,7 @@ urlpatterns = [
     path("deployments/<int:pk>/abort/", views.deployment_abort, name="deployment_abort"),
     path("<slug:name>/", views.fleet_detail, name="fleet"),
     path("<slug:name>/edit/", views.fleet_edit, name="fleet_edit"),
+    path("<slug:name>/delete/", views.fleet_delete, name="fleet_delete"),
     path("<slug:name>/hosts/", views.host_add, name="host_add"),
     path("<slug:name>/hosts/<int:pk>/remove/", views.host_remove, name="host_remove"),
     path("<slug:name>/hosts/<int:pk>/check/", views.host_check, name="host_check"),

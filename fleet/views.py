@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from console.dashboard import Card
-from fleet import agent_client, deployments
+from fleet import agent_client, deployments, liveness
 from fleet.forms import AbortForm, FleetForm, HostForm, StartForm
 from fleet.models import (
     ACTIVE_STATES,
@@ -132,6 +132,7 @@ def _fleet_form(request: Request, fleet: Fleet) -> HttpResponse:
 def _detail_context(request: Request, fleet: Fleet, **extra) -> dict:
     can_manage = request.user.has_perm(MANAGE)
     hosts = list(fleet.hosts.order_by("name"))
+    expected = liveness.annotate_hosts(fleet, hosts)
     history = list(fleet.deployments.select_related("release", "started_by").order_by("-pk")[:20])
     for d in history:
         d.tone = _tone(d)
@@ -140,6 +141,8 @@ def _detail_context(request: Request, fleet: Fleet, **extra) -> dict:
     return {
         "fleet": fleet,
         "hosts": hosts,
+        "expected_sha256": expected,
+        "probe_seconds": liveness.probe_seconds(),
         "history": history,
         "active": active,
         "can_manage": can_manage,
@@ -148,6 +151,19 @@ def _detail_context(request: Request, fleet: Fleet, **extra) -> dict:
         "has_releases": releases.exists(),
         **extra,
     }
+
+
+@require_POST
+@permission_required(MANAGE, raise_exception=True)
+def fleet_delete(request: Request, name: str) -> HttpResponse:
+    fleet = _fleet(name)
+    try:
+        deployments.delete_fleet(fleet, confirm=request.POST.get("confirm", ""))
+    except deployments.DeploymentError as exc:
+        messages.error(request, f"Not deleted: {exc.detail}.")
+        return redirect("fleet:fleet", name=fleet.name)
+    messages.success(request, f"Deleted fleet “{name}” with its hosts and deployment history.")
+    return redirect("fleet:fleets")
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -199,25 +215,12 @@ def host_check(request: Request, name: str, pk: int) -> HttpResponse:
     fleet = _fleet(name)
     host = _host(fleet, pk)
     target = agent_client.Target(host.name, host.agent_url, host.secret)
-    now = timezone.now()
-    try:
-        status, answer = agent_client.health(
-            target, fleet.health_path, timeout=min(fleet.host_timeout, 10)
-        )
-    except agent_client.AgentCallError as exc:
-        host.last_error = str(exc)[:2000]
-        host.save(update_fields=["last_error"])
-        messages.error(request, f"{host.name}: {exc}")
-        return redirect("fleet:fleet", name=fleet.name)
-    host.last_seen_at = now
-    host.reported_version = str(answer.get("version", ""))[:100]
-    host.reported_sha256 = str(answer.get("sha256", ""))[:64]
-    host.last_error = "" if status == 200 else f"health answered {status} {answer.get('status')}"
-    host.save(update_fields=["last_seen_at", "reported_version", "reported_sha256", "last_error"])
-    if status == 200:
-        messages.success(request, f"{host.name} runs {host.reported_version or 'nothing'}.")
+    result = liveness.probe(target, fleet.health_path, timeout=min(fleet.host_timeout, 10))
+    liveness.record_probe(host.pk, result)
+    if result.ok:
+        messages.success(request, f"{host.name} is up and runs {result.version or 'nothing'}.")
     else:
-        messages.error(request, f"{host.name}: {host.last_error}")
+        messages.error(request, f"{host.name}: {result.error}")
     return redirect("fleet:fleet", name=fleet.name)
 
 
@@ -303,8 +306,19 @@ def dashboard_card(request) -> Card:
             empty="No fleets yet: create one, add hosts running the deploy agent, then roll a "
             "release out to them.",
         )
-    hosts = Host.objects.count()
-    since = timezone.now() - timedelta(days=7)
+    now = timezone.now()
+    hosts = Host.objects.aggregate(
+        total=Count("pk"),
+        # Down at their last probe, and that probe is recent enough to trust (see liveness).
+        down=Count(
+            "pk",
+            filter=Q(
+                last_probe_ok=False,
+                last_probe_at__gte=now - timedelta(seconds=3 * liveness.probe_seconds()),
+            ),
+        ),
+    )
+    since = now - timedelta(days=7)
     counts = RollingDeployment.objects.aggregate(
         active=Count("pk", filter=Q(state__in=ACTIVE_STATES)),
         bad=Count(
@@ -315,7 +329,12 @@ def dashboard_card(request) -> Card:
             ),
         ),
     )
-    status, label = ("bad", f"{counts['bad']} rolled back this week") if counts["bad"] else ("", "")
+    if counts["bad"]:
+        status, label = "bad", f"{counts['bad']} rolled back this week"
+    elif hosts["down"]:
+        status, label = "warn", f"{hosts['down']} host{'s' if hosts['down'] != 1 else ''} down"
+    else:
+        status, label = "", ""
     return Card(
         "Fleet",
         url,
@@ -323,7 +342,8 @@ def dashboard_card(request) -> Card:
         status_label=label,
         stats=[
             ("Fleets", fleets),
-            ("Hosts", hosts),
+            ("Hosts", hosts["total"]),
+            ("Hosts down", hosts["down"]),
             ("Deploying now", counts["active"]),
             ("Rolled back, last 7 days", counts["bad"]),
         ],

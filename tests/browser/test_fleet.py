@@ -69,3 +69,39 @@ def test_add_a_host_deploy_and_watch_the_deployment_finish(
     expect(page.locator('tr[data-host="b1"]')).to_contain_text("Healthy")
     assert running.current() == v1.bundle_sha256
     assert page_errors == []
+
+
+def test_hosts_show_liveness_and_the_fleet_is_deleted_by_typing_its_name(
+    page, log_in, page_errors, bob, agents, live_server, settings, tmp_path
+):
+    from console import controller
+    from fleet.models import Fleet
+    from tests.fleet.conftest import add_hosts, closed_port_url
+
+    settings.RELEASES_BUNDLE_DIR = tmp_path / "bundles"
+    settings.SITE_URL = live_server.url
+    app = App.objects.create(slug="shop", name="Shop")
+    channel = publishing.create_channel(app, name="production")
+    fleet = make_fleet(app, channel, batch_size=1)
+    add_hosts(fleet, agents, 1)  # h1: an agent with nothing deployed yet
+    unreachable = closed_port_url().rstrip("/")
+    Host.objects.create(fleet=fleet, name="h2", agent_url=unreachable)  # nothing listens there
+    log_in(bob)
+    page.goto("/fleet/web/")
+    expect(page.locator('tr[data-host="h1"]')).to_contain_text("Unknown (never probed)")
+
+    controller.tick(force=True)  # the controller's round probes both
+    page.reload()
+    expect(page.locator('tr[data-host="h1"]')).to_have_attribute("data-liveness", "down")
+    expect(page.locator('tr[data-host="h1"]')).to_contain_text("503 empty")
+    expect(page.locator('tr[data-host="h2"]')).to_contain_text("unreachable")
+
+    page.get_by_label("Type web to confirm").fill("wbe")
+    page.get_by_role("button", name="Delete fleet").click()
+    expect(page.locator(".messages")).to_contain_text("Not deleted")
+    page.get_by_label("Type web to confirm").fill("web")
+    page.get_by_role("button", name="Delete fleet").click()
+    expect(page).to_have_url(re.compile(r"/fleet/$"))
+    expect(page.locator(".messages")).to_contain_text("Deleted fleet “web”")
+    assert not Fleet.objects.exists()
+    assert page_errors == []

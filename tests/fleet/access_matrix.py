@@ -9,6 +9,8 @@ MATRIX: dict[str, tuple[str, str, set[str]]] = {
     "fleet:fleet_create": ("GET", "/fleet/new/", RELEASE_MANAGERS),
     "fleet:fleet": ("GET", "/fleet/web/", EVERYONE_WITH_A_ROLE),
     "fleet:fleet_edit": ("GET", "/fleet/web/edit/", RELEASE_MANAGERS),
+    # The access test's fleet has an active deployment: the deletion is refused (a redirect).
+    "fleet:fleet_delete": ("POST", "/fleet/web/delete/", RELEASE_MANAGERS),
     "fleet:host_add": ("POST", "/fleet/web/hosts/", RELEASE_MANAGERS),
     "fleet:host_remove": ("POST", "/fleet/web/hosts/{host}/remove/", RELEASE_MANAGERS),
     "fleet:host_check": ("POST", "/fleet/web/hosts/{host}/check/", RELEASE_MANAGERS),

@@ -269,6 +269,7 @@ def test_the_dashboard_card_counts_fleets_and_hosts(login, dave, fleet, v1):
     assert dict(card.stats) == {
         "Fleets": 1,
         "Hosts": 1,
+        "Hosts down": 0,
         "Deploying now": 1,
         "Rolled back, last 7 days": 0,
     }
