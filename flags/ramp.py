@@ -52,8 +52,6 @@ DEFAULT_METRICS = tuple(
 )
 BASELINE_SECONDS = 3600  # the window before the ramp started that each look compares with
 CLAIM_SECONDS = 120
-MAX_HOLD_FACTOR = 3
-MIN_MAX_HOLD_SECONDS = 600
 STATE_FIELDS = (
     "state",
     "step",
@@ -199,8 +197,10 @@ def check_metrics(data) -> list[dict]:
 
 
 def max_hold(phase: dict) -> int:
-    hold = int(phase.get("hold_seconds", 0))
-    return int(phase.get("max_hold_seconds") or max(hold * MAX_HOLD_FACTOR, MIN_MAX_HOLD_SECONDS))
+    """A phase's longest hold (extensions for lack of data stop there): the rollouts' rule."""
+    from releases import rollouts
+
+    return rollouts.max_hold(phase)
 
 
 # --- the one writer ----------------------------------------------------------------------------
