@@ -12,6 +12,7 @@ which refuses when the connection is inside one instead of failing half-way.
 
 from __future__ import annotations
 
+import abc
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,17 +75,19 @@ def console_source_id() -> int | None:
     return Source.objects.filter(name=CONSOLE_SOURCE).values_list("pk", flat=True).first()
 
 
-class Db:
+class Db(abc.ABC):
+    """One connection to a target: Django's own, psycopg to a PostgreSQL source, or sqlite3."""
+
     vendor: str
 
-    def rows(self, sql: str, params: list | tuple | None = None) -> list[tuple]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def rows(self, sql: str, params: list | tuple | None = None) -> list[tuple]: ...
 
-    def run(self, sql: str, params: list | tuple | None = None) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def run(self, sql: str, params: list | tuple | None = None) -> None: ...
 
-    def in_transaction(self) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def in_transaction(self) -> bool: ...
 
     def one(self, sql: str, params: list | tuple | None = None) -> Any:
         found = self.rows(sql, params)
@@ -97,8 +100,8 @@ class Db:
             )
         self.run(sql)
 
-    def dicts(self, sql: str, params: list | tuple | None = None) -> list[dict]:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def dicts(self, sql: str, params: list | tuple | None = None) -> list[dict]: ...
 
 
 class DjangoDb(Db):
