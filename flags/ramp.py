@@ -795,10 +795,7 @@ def _analyse(flag_pk: int, now: datetime) -> str:
             FlagState.COMPLETED: "completed",
             FlagState.AWAITING_APPROVAL: "awaiting",
         }.get(flag.state, "advanced")
-    no_data = [
-        s.metric for _, s in final if s.blocking and s.status == analysis.INCONCLUSIVE and s.no_data
-    ]
-    undecided = [s.metric for _, s in final if s.blocking and s.status == analysis.INCONCLUSIVE]
+    no_data, undecided = analysis.undecided(final)
     if status == analysis.RUNNING or (
         no_data
         and len(no_data) == len(undecided)
@@ -823,28 +820,7 @@ def _analyse(flag_pk: int, now: datetime) -> str:
 
 
 def metric_rows(flag: Flag) -> list[dict]:
-    rows = []
-    for spec, status in statuses(flag):
-        last = status.last
-        rows.append(
-            {
-                "metric": spec.metric,
-                "title": spec.definition.title,
-                "unit": spec.definition.unit,
-                "threshold": spec.threshold,
-                "relative": spec.relative,
-                "min_samples": spec.min_samples,
-                "dry_run": spec.dry_run,
-                "status": status.status if last else "no measurement yet",
-                "value": last.value if last else None,
-                "baseline": last.baseline if last else None,
-                "samples": last.samples if last else 0,
-                "baseline_samples": last.baseline_samples if last else 0,
-                "outcome": last.outcome if last else None,
-                "detail": last.detail if last else "",
-            }
-        )
-    return rows
+    return [analysis.metric_row(spec, status) for spec, status in statuses(flag)]
 
 
 def flag_json(flag: Flag) -> dict:

@@ -640,3 +640,31 @@ def breach_reason(pairs, what: str) -> str:
         detail = s.last.detail if s.last else ""
         parts.append(f"{s.metric} {s.status}" + (f" ({detail})" if detail else ""))
     return f"{what}: " + "; ".join(parts)
+
+
+def undecided(pairs) -> tuple[list[str], list[str]]:
+    """(blocking metrics inconclusive for lack of data, every blocking inconclusive metric): a
+    phase only waits longer when the first list is the whole second one."""
+    inconclusive = [s for _, s in pairs if s.blocking and s.status == INCONCLUSIVE]
+    return [s.metric for s in inconclusive if s.no_data], [s.metric for s in inconclusive]
+
+
+def metric_row(spec: MetricSpec, status: MetricStatus) -> dict:
+    """One metric next to its threshold with its latest measurement, for pages and the API."""
+    last = status.last
+    return {
+        "metric": spec.metric,
+        "title": spec.definition.title,
+        "unit": spec.definition.unit,
+        "threshold": spec.threshold,
+        "relative": spec.relative,
+        "min_samples": spec.min_samples,
+        "dry_run": spec.dry_run,
+        "status": status.status if last else "no measurement yet",
+        "value": last.value if last else None,
+        "baseline": last.baseline if last else None,
+        "samples": last.samples if last else 0,
+        "baseline_samples": last.baseline_samples if last else 0,
+        "outcome": last.outcome if last else None,
+        "detail": last.detail if last else "",
+    }

@@ -1155,10 +1155,7 @@ def _analyse(rollout_pk: int, now: datetime) -> str:
             reason="verdict errored; retrying",
         )
         return "extended"
-    no_data = [
-        s.metric for _, s in final if s.blocking and s.status == analysis.INCONCLUSIVE and s.no_data
-    ]
-    undecided = [s.metric for _, s in final if s.blocking and s.status == analysis.INCONCLUSIVE]
+    no_data, undecided = analysis.undecided(final)
     if (
         no_data
         and len(no_data) == len(undecided)
@@ -1193,37 +1190,24 @@ def _breach(pairs) -> str:
 
 
 def metric_rows(rollout: Rollout) -> list[dict]:
-    """Each metric next to its threshold, with the latest measurement and its status."""
-    pairs = statuses(rollout, final=False)
+    """Each metric next to its threshold, with the latest measurement and its status (the
+    baseline is the stable release's, hence "stable" in the rollout's words)."""
     rows = []
-    for spec, status in pairs:
-        last = status.last
-        rows.append(
-            {
-                "metric": spec.metric,
-                "title": spec.definition.title,
-                "unit": spec.definition.unit,
-                "threshold": spec.threshold,
-                "relative": spec.relative,
-                "min_samples": spec.min_samples,
-                "interval_seconds": spec.interval_seconds,
-                "failure_limit": spec.failure_limit,
-                "dry_run": spec.dry_run,
-                "status": status.status if last else "no measurement yet",
-                "value": last.value if last else None,
-                "stable": last.baseline if last else None,
-                "samples": last.samples if last else 0,
-                "stable_samples": last.baseline_samples if last else 0,
-                "outcome": last.outcome if last else None,
-                "detail": last.detail if last else "",
-                "measured": {
-                    "successful": status.successful,
-                    "failed": status.failed,
-                    "inconclusive": status.inconclusive,
-                    "errors": status.errors,
-                },
-            }
+    for spec, status in statuses(rollout, final=False):
+        row = analysis.metric_row(spec, status)
+        row["stable"] = row.pop("baseline")
+        row["stable_samples"] = row.pop("baseline_samples")
+        row.update(
+            interval_seconds=spec.interval_seconds,
+            failure_limit=spec.failure_limit,
+            measured={
+                "successful": status.successful,
+                "failed": status.failed,
+                "inconclusive": status.inconclusive,
+                "errors": status.errors,
+            },
         )
+        rows.append(row)
     return rows
 
 
