@@ -24,7 +24,7 @@ from audit.models import AuditEvent
 from audit.trail import transition
 from backups import leases
 from backups.models import Backup, Lease, Restore, Source, VerifyRun
-from maintenance.jobtypes import ParamsError, register
+from maintenance.jobtypes import ParamsError, no_extra_params, register
 from maintenance.models import Occurrence, Run
 from maintenance.runcontext import RunContext, context
 
@@ -48,12 +48,6 @@ class DrillFailed(RuntimeError):
 # ---------------------------------------------------------------- params
 
 
-def _no_extra(params: dict, allowed: set[str]) -> None:
-    extra = set(params) - allowed
-    if extra:
-        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
-
-
 def _source(params: dict, *, required: bool = True) -> str | None:
     name = params.get("source")
     if name is None and not required:
@@ -69,7 +63,7 @@ def _source(params: dict, *, required: bool = True) -> str | None:
 
 
 def validate_backup(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"source", "type"})
+    no_extra_params(params, {"source", "type"})
     backup_type = params.get("type", "incremental")
     if backup_type not in BACKUP_TYPES:
         raise ParamsError(f"type must be one of: {', '.join(BACKUP_TYPES)} (got {backup_type!r})")
@@ -77,7 +71,7 @@ def validate_backup(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_verify(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"source", "level", "slice"})
+    no_extra_params(params, {"source", "level", "slice"})
     level = params.get("level", "structure")
     if level not in VERIFY_LEVELS:
         raise ParamsError(f"level must be one of: {', '.join(VERIFY_LEVELS)} (got {level!r})")
@@ -97,7 +91,7 @@ def validate_verify(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def validate_drill(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"source"})
+    no_extra_params(params, {"source"})
     return {"source": _source(params)}
 
 

@@ -12,18 +12,9 @@ from typing import Any
 from dbhealth import actions, analysis, pg
 from dbhealth.models import Action
 from dbhealth.targets import CONSOLE, POSTGRESQL, TargetError, get_target
-from maintenance.jobtypes import ParamsError, register
+from maintenance.jobtypes import ParamsError, int_param, no_extra_params, register
 from maintenance.models import Run
 from maintenance.runcontext import context
-
-
-def _int(params: dict, key: str, default: int, *, low: int, high: int) -> int:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParamsError(f"{key} must be a whole number")
-    if not low <= value <= high:
-        raise ParamsError(f"{key} must be between {low} and {high}")
-    return value
 
 
 def _target(params: dict) -> str:
@@ -33,28 +24,22 @@ def _target(params: dict) -> str:
     return key
 
 
-def _no_extra(params: dict, allowed: set[str]) -> None:
-    extra = set(params) - allowed
-    if extra:
-        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
-
-
 def validate_index_health(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"target", "window_days", "full_integrity"})
+    no_extra_params(params, {"target", "window_days", "full_integrity"})
     return {
         "target": _target(params),
-        "window_days": _int(params, "window_days", 7, low=1, high=365),
+        "window_days": int_param(params, "window_days", 7, low=1, high=365),
         "full_integrity": bool(params.get("full_integrity", False)),
     }
 
 
 def validate_reindex(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"target", "bloat_percent", "min_size_mb", "limit"})
+    no_extra_params(params, {"target", "bloat_percent", "min_size_mb", "limit"})
     return {
         "target": _target(params),
-        "bloat_percent": _int(params, "bloat_percent", 30, low=5, high=95),
-        "min_size_mb": _int(params, "min_size_mb", 1, low=0, high=10**6),
-        "limit": _int(params, "limit", 10, low=1, high=1000),
+        "bloat_percent": int_param(params, "bloat_percent", 30, low=5, high=95),
+        "min_size_mb": int_param(params, "min_size_mb", 1, low=0, high=10**6),
+        "limit": int_param(params, "limit", 10, low=1, high=1000),
     }
 
 

@@ -23,6 +23,23 @@ class ParamsError(ValueError):
     """Params that do not fit the job type; the message says which and why."""
 
 
+def no_extra_params(params: dict, allowed: set[str]) -> None:
+    """Every job type refuses params it does not know (a typo must not be silently ignored)."""
+    extra = set(params) - allowed
+    if extra:
+        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
+
+
+def int_param(params: dict, key: str, default: int, *, low: int, high: int) -> int:
+    """A whole-number param in [low, high] (booleans are not numbers here)."""
+    value = params.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ParamsError(f"{key} must be a whole number")
+    if not low <= value <= high:
+        raise ParamsError(f"{key} must be between {low} and {high}")
+    return value
+
+
 @dataclass(frozen=True)
 class JobType:
     name: str

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from maintenance import jobtypes, security
-from maintenance.jobtypes import ParamsError, register
+from maintenance.jobtypes import ParamsError, int_param, no_extra_params, register
 from maintenance.models import Run
 from maintenance.runcontext import context
 
@@ -42,26 +42,11 @@ ALLOWED_COMMANDS: dict[str, str] = {
 }
 
 
-def _int(params: dict, key: str, default: int, *, low: int, high: int) -> int:
-    value = params.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ParamsError(f"{key} must be a whole number")
-    if not low <= value <= high:
-        raise ParamsError(f"{key} must be between {low} and {high}")
-    return value
-
-
-def _no_extra(params: dict, allowed: set[str]) -> None:
-    extra = set(params) - allowed
-    if extra:
-        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
-
-
 # ---------------------------------------------------------------- data cleanup
 
 
 def validate_cleanup(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"table", "keep_days", "batch_size", "dry_run"})
+    no_extra_params(params, {"table", "keep_days", "batch_size", "dry_run"})
     table = params.get("table")
     if table not in CLEANUP_TABLES:
         raise ParamsError(
@@ -69,8 +54,8 @@ def validate_cleanup(params: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "table": table,
-        "keep_days": _int(params, "keep_days", 30, low=1, high=3650),
-        "batch_size": _int(params, "batch_size", 500, low=1, high=CLEANUP_MAX_BATCH),
+        "keep_days": int_param(params, "keep_days", 30, low=1, high=3650),
+        "batch_size": int_param(params, "batch_size", 500, low=1, high=CLEANUP_MAX_BATCH),
         "dry_run": bool(params.get("dry_run", False)),
     }
 
@@ -123,11 +108,11 @@ def run_cleanup(run_pk: int) -> str:
 
 
 def validate_optimise(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"statement_timeout_s", "lock_timeout_s", "stale_after_changes"})
+    no_extra_params(params, {"statement_timeout_s", "lock_timeout_s", "stale_after_changes"})
     return {
-        "statement_timeout_s": _int(params, "statement_timeout_s", 300, low=1, high=86400),
-        "lock_timeout_s": _int(params, "lock_timeout_s", 5, low=1, high=600),
-        "stale_after_changes": _int(params, "stale_after_changes", 1000, low=1, high=10**9),
+        "statement_timeout_s": int_param(params, "statement_timeout_s", 300, low=1, high=86400),
+        "lock_timeout_s": int_param(params, "lock_timeout_s", 5, low=1, high=600),
+        "stale_after_changes": int_param(params, "stale_after_changes", 1000, low=1, high=10**9),
     }
 
 
@@ -181,15 +166,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def validate_health(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"url", "expected_status", "timeout_s"})
+    no_extra_params(params, {"url", "expected_status", "timeout_s"})
     url = params.get("url", "")
     parts = urlsplit(url if isinstance(url, str) else "")
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise ParamsError("url must be an http:// or https:// address")
     return {
         "url": url,
-        "expected_status": _int(params, "expected_status", 200, low=100, high=599),
-        "timeout_s": _int(params, "timeout_s", 10, low=1, high=300),
+        "expected_status": int_param(params, "expected_status", 200, low=100, high=599),
+        "timeout_s": int_param(params, "timeout_s", 10, low=1, high=300),
     }
 
 
@@ -222,7 +207,7 @@ def run_health(run_pk: int) -> str:
 
 
 def validate_command(params: dict[str, Any]) -> dict[str, Any]:
-    _no_extra(params, {"command"})
+    no_extra_params(params, {"command"})
     command = params.get("command")
     if command not in ALLOWED_COMMANDS:
         raise ParamsError(

@@ -25,7 +25,7 @@ from django.core import checks as django_checks
 from django.db.models import F
 from django.utils import timezone
 
-from maintenance.jobtypes import ParamsError
+from maintenance.jobtypes import ParamsError, no_extra_params
 from maintenance.models import Run
 from maintenance.runcontext import context
 
@@ -45,9 +45,7 @@ ERROR, WARNING, INFO = "error", "warning", "info"
 
 
 def validate_security(params: dict[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"checks"}
-    if extra:
-        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
+    no_extra_params(params, {"checks"})
     requested = params.get("checks", list(CHECKS))
     if not isinstance(requested, list) or not all(isinstance(c, str) for c in requested):
         raise ParamsError(f"checks must be a list of names from: {', '.join(CHECKS)}")

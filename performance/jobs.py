@@ -12,7 +12,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from maintenance.jobtypes import ParamsError
+from maintenance.jobtypes import ParamsError, no_extra_params
 from maintenance.models import Run
 from maintenance.runcontext import context
 from performance import baselines, fielddata, resources
@@ -21,9 +21,7 @@ from releases.models import App, Channel, Release
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"app", "channel", "days", "bundles"}
-    if extra:
-        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
+    no_extra_params(params, {"app", "channel", "days", "bundles"})
     app = params.get("app", "") or ""
     channel = params.get("channel", "") or ""
     if not isinstance(app, str) or not isinstance(channel, str):

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from maintenance.jobtypes import ParamsError
+from maintenance.jobtypes import ParamsError, no_extra_params
 from maintenance.models import Run
 from maintenance.runcontext import context
 
@@ -24,9 +24,7 @@ NAME = "dependency_audit"
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
-    extra = set(params) - {"app", "channel", "release"}
-    if extra:
-        raise ParamsError(f"unknown params: {', '.join(sorted(extra))}")
+    no_extra_params(params, {"app", "channel", "release"})
     app = params.get("app") or ""
     if not isinstance(app, str):
         raise ParamsError("app must be the slug of an app (or left out for every app)")
