@@ -15,6 +15,7 @@ from django.db import models
 from django.utils import timezone
 
 from audit.models import AuditedQuerySet
+from monitoring.stored import StoredMeasurement
 from releases.models import App, Channel
 
 
@@ -128,28 +129,12 @@ class FlagEvent(models.Model):
         super().save(*args, **kwargs)
 
 
-class FlagMeasurement(models.Model):
+class FlagMeasurement(StoredMeasurement):
     """One look at one metric: the ramp window against the window before the ramp started."""
 
     flag = models.ForeignKey(Flag, on_delete=models.CASCADE, related_name="measurements")
     attempt = models.PositiveIntegerField()
     phase = models.PositiveSmallIntegerField()
-    metric = models.CharField(max_length=40)
-    kind = models.CharField(max_length=10)  # "guardrail" | "verdict"
-    outcome = models.CharField(max_length=20)
-    reason = models.CharField(max_length=30)
-    value = models.FloatField(null=True, blank=True)
-    baseline = models.FloatField(null=True, blank=True)
-    samples = models.PositiveBigIntegerField(default=0)
-    baseline_samples = models.PositiveBigIntegerField(default=0)
-    threshold = models.FloatField()
-    relative = models.BooleanField()
-    min_samples = models.PositiveIntegerField()
-    dry_run = models.BooleanField(default=False)
-    window_start = models.DateTimeField()
-    window_end = models.DateTimeField()
-    detail = models.TextField(blank=True)
-    at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["pk"]

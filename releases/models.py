@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 
 from audit.models import AuditedQuerySet
+from monitoring.stored import StoredMeasurement
 
 # WeChat's limits, the defaults of every app's size budget.
 DEFAULT_MAIN_BUDGET_KIB = 2048
@@ -359,29 +360,13 @@ class RolloutEvent(models.Model):
         super().save(*args, **kwargs)
 
 
-class RolloutMeasurement(models.Model):
+class RolloutMeasurement(StoredMeasurement):
     """One measurement of one metric (a guardrail every interval, the verdict at hold end)."""
 
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="measurements")
     phase = models.PositiveSmallIntegerField()
-    metric = models.CharField(max_length=40)
-    kind = models.CharField(max_length=10)  # "guardrail" | "verdict"
-    outcome = models.CharField(max_length=20)
-    reason = models.CharField(max_length=30)
-    value = models.FloatField(null=True, blank=True)
-    baseline = models.FloatField(null=True, blank=True)
-    samples = models.PositiveBigIntegerField(default=0)
-    baseline_samples = models.PositiveBigIntegerField(default=0)
-    threshold = models.FloatField()
-    relative = models.BooleanField()
-    min_samples = models.PositiveIntegerField()
-    dry_run = models.BooleanField(default=False)
     z = models.FloatField(null=True, blank=True)
     p_value = models.FloatField(null=True, blank=True)
-    window_start = models.DateTimeField()
-    window_end = models.DateTimeField()
-    detail = models.TextField(blank=True)
-    at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["pk"]
