@@ -18,6 +18,7 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from console.outbound import no_redirect_opener
 from maintenance import jobtypes, security
 from maintenance.jobtypes import ParamsError, int_param, no_extra_params, register
 from maintenance.models import Run
@@ -160,11 +161,6 @@ def run_optimise(run_pk: int) -> str:
 # ---------------------------------------------------------------- health check
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
 def validate_health(params: dict[str, Any]) -> dict[str, Any]:
     no_extra_params(params, {"url", "expected_status", "timeout_s"})
     url = params.get("url", "")
@@ -181,14 +177,13 @@ def validate_health(params: dict[str, Any]) -> dict[str, Any]:
 def run_health(run_pk: int) -> str:
     ctx = context(run_pk)
     params = validate_health(Run.objects.get(pk=run_pk).job.params)
-    opener = urllib.request.build_opener(_NoRedirect)
     # The scheme was checked by validate_health: http or https only.
     request = urllib.request.Request(  # noqa: S310
         params["url"], headers={"User-Agent": "Upkeep health check"}
     )
     started = time.monotonic()
     try:
-        with opener.open(request, timeout=params["timeout_s"]) as response:
+        with no_redirect_opener.open(request, timeout=params["timeout_s"]) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.trail import record, snapshot
+from console.outbound import no_redirect_opener
 from console.tasks import enqueue
 from notifications.events import TEST_EVENT
 from notifications.models import Delivery, Notification, WebhookEndpoint, generate_secret
@@ -60,16 +61,6 @@ def verify(
     return hmac.compare_digest(signature(secret, sent, body), header or "")
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not an instruction: urllib would turn the POST into a GET."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 @dataclass(frozen=True)
 class PostResult:
     ok: bool
@@ -85,7 +76,7 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> P
     code: int | None = None
     error = ""
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with no_redirect_opener.open(request, timeout=timeout) as response:
             code = response.status
             response.read(ERROR_BODY_LIMIT)
     except urllib.error.HTTPError as exc:

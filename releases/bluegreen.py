@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from django.db import transaction
 from django.utils import timezone
 
+from console.outbound import no_redirect_opener
 from releases import bundles, rollouts
 from releases.models import Release, Rollout, RolloutApproval, RolloutState, SwitchCheck
 from releases.models import SwitchProbe as ProbeRow
@@ -169,17 +170,6 @@ class ProbeResult:
     error: str
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer (a failed probe), never followed: a health endpoint that moved
-    is a configuration to fix, and following it could end anywhere."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 def probe(url: str, timeout: float) -> ProbeResult:
     """GET ``url``: ok only for a 2xx answer whose headers and body arrived within ``timeout``
     seconds in all (the socket timeout alone would allow a slow trickle)."""
@@ -192,7 +182,7 @@ def probe(url: str, timeout: float) -> ProbeResult:
         return round((time.monotonic() - started) * 1000, 1)
 
     try:
-        with _opener.open(request, timeout=timeout) as response:
+        with no_redirect_opener.open(request, timeout=timeout) as response:
             response.read(BODY_LIMIT)
             status = response.status
     except urllib.error.HTTPError as exc:
