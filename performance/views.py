@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.db.models import Count, Max, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -272,24 +273,27 @@ def dashboard_card(request) -> Card:
             empty="No baselines yet: open a release under Performance and take one, or schedule "
             "a “Performance analysis” maintenance job.",
         )
-    latest: dict[tuple[int, str], Baseline] = {}
-    for baseline in Baseline.objects.order_by("-taken_at", "-pk").only(
-        "channel_id", "version", "regressions", "taken_at"
-    ):
-        latest.setdefault((baseline.channel_id, baseline.version), baseline)
-    regressed = sum(1 for b in latest.values() if b.regressions)
+    # The newest baseline of each (channel, version), counted in the database: the card must
+    # not read every snapshot a weekly job has ever taken.
+    newest = Baseline.objects.values("channel_id", "version").annotate(newest=Max("pk"))
+    counts = Baseline.objects.filter(pk__in=newest.values("newest")).aggregate(
+        releases=Count("pk"),
+        regressed=Count("pk", filter=~Q(regressions=[])),
+        last=Max("taken_at"),
+    )
+    regressed, last = counts["regressed"], counts["last"]
     savings = sum(r.totals.get("auto_raw", 0) for r in BundleReport.objects.only("totals"))
-    last = max(b.taken_at for b in latest.values())
-    status, label = ("bad", f"{regressed} release(s) regressed") if regressed else ("ok", "")
-    if not regressed:
-        label = "no regression flagged"
+    if regressed:
+        status, label = "bad", f"{regressed} release(s) regressed"
+    else:
+        status, label = "ok", "no regression flagged"
     return Card(
         "Performance",
         url,
         status=status,
         status_label=label,
         stats=[
-            ("Releases with a baseline", len(latest)),
+            ("Releases with a baseline", counts["releases"]),
             ("Releases with regressions", regressed),
             ("Auto-applicable savings measured", f"{savings:,} bytes"),
             ("Last baseline", timezone.localtime(last).strftime("%Y-%m-%d %H:%M")),

@@ -8,6 +8,7 @@ from audit.models import AuditEvent
 from notifications.models import Notification
 from performance import baselines
 from performance.models import Baseline
+from performance.views import dashboard_card
 from tests.performance.conftest import publish
 
 pytestmark = pytest.mark.django_db
@@ -39,6 +40,10 @@ def test_a_worse_rating_and_p75_is_flagged_against_the_previous_release(
     assert [(r["metric"], r["device"]) for r in second.regressions] == [("LCP", "mobile")]
     note = Notification.objects.get(event="performance.regression")
     assert note.subject == "shop/production: 1.1.0 regressed against 1.0.0"
+    take(channel, "1.0.0")  # a newer snapshot of 1.0.0 replaces the older one in the count
+    card = dashboard_card(None)
+    assert (card.status, card.status_label) == ("bad", "1 release(s) regressed")
+    assert ("Releases with a baseline", 2) in card.stats
 
 
 def test_a_slower_p75_with_the_same_rating_is_not_flagged(app, channel, release, vitals):
