@@ -2,11 +2,8 @@
 the maintenance jobs, each made through the area's own functions, once."""
 
 from datetime import timedelta
-from io import StringIO
 
 import pytest
-from django.core.cache import cache
-from django.core.management import call_command
 
 from audit.models import AuditEvent
 from console import demo
@@ -16,31 +13,18 @@ from fleet.models import Fleet, Host
 from maintenance import jobtypes
 from maintenance.models import Job, Occurrence, Run, RunState
 from maintenance.tasks import execute_run
-from releases import publishing, update
+from releases import publishing
 from releases.models import Channel, Release
 from security import manifests
 from security.models import Advisory, AdvisoryRecord, Finding, FindingState, OsvImport, Scan
+from tests.console.demo_support import seed, use_test_storage
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _demo_storage(settings, tmp_path):
-    settings.VAR_DIR = tmp_path / "var"
-    settings.VAR_DIR.mkdir()
-    settings.RELEASES_BUNDLE_DIR = tmp_path / "bundles"
-    settings.RELEASES_STATE_DIR = tmp_path / "state"
-    cache.clear()
-    update.clear_local()
-    yield
-    cache.clear()
-    update.clear_local()
-
-
-def seed() -> list[str]:
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    return out.getvalue().splitlines()
+    yield from use_test_storage(settings, tmp_path)
 
 
 def counts() -> dict[str, int]:

@@ -9,14 +9,13 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.core.cache import cache
 from django.core.management import call_command
 
 from console import demo
 from fleet import deployments, tasks
 from fleet.models import Fleet, RollingDeployment
-from releases import update
 from releases.models import Release
+from tests.console.demo_support import seed, use_test_storage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,24 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(autouse=True)
 def _demo_storage(settings, tmp_path, live_server):
-    settings.VAR_DIR = tmp_path / "var"
-    settings.VAR_DIR.mkdir()
-    settings.RELEASES_BUNDLE_DIR = tmp_path / "bundles"
-    settings.RELEASES_STATE_DIR = tmp_path / "state"
     settings.SITE_URL = live_server.url
-    cache.clear()
-    update.clear_local()
-    yield
-    cache.clear()
-    update.clear_local()
+    yield from use_test_storage(settings, tmp_path)
 
 
 @pytest.fixture
 def demo_agents(settings, live_server):
     """Seed, then start one agent process per "demo agent:" line, as bin/run does."""
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    lines = [line for line in out.getvalue().splitlines() if line.startswith("demo agent: ")]
+    lines = [line for line in seed() if line.startswith("demo agent: ")]
     processes, roots = [], {}
     try:
         for line in lines:

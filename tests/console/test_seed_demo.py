@@ -1,36 +1,19 @@
 """seed_demo: the demo users, and the Demo Shop canary that `make run`'s simulated clients drive."""
 
-from io import StringIO
-
 import pytest
-from django.core.cache import cache
-from django.core.management import call_command
 
 from backups.models import Source
 from console import demo
-from releases import publishing, update
+from releases import publishing
 from releases.models import App, Channel, Release, Rollout, RolloutState
+from tests.console.demo_support import seed, use_test_storage
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
 def _demo_storage(settings, tmp_path):
-    settings.VAR_DIR = tmp_path / "var"
-    settings.VAR_DIR.mkdir()
-    settings.RELEASES_BUNDLE_DIR = tmp_path / "bundles"
-    settings.RELEASES_STATE_DIR = tmp_path / "state"
-    cache.clear()
-    update.clear_local()
-    yield
-    cache.clear()
-    update.clear_local()
-
-
-def seed() -> list[str]:
-    out = StringIO()
-    call_command("seed_demo", stdout=out)
-    return out.getvalue().splitlines()
+    yield from use_test_storage(settings, tmp_path)
 
 
 def test_seeding_twice_creates_the_demo_app_channel_releases_and_rollout_once():
